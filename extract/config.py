@@ -1,0 +1,199 @@
+"""Pipeline config: one YAML file, validated on load with errors that name the bad key."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from extract import DBT_PROJECT_DIR, REPO_ROOT
+
+CONFIG_ENV_VAR = "CRM_PIPELINE_CONFIG"
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "pipeline.yml"
+REFERENCE_NAMES = ("funnel_stages", "stage_mapping", "channel_mapping", "fx_rates")
+DEFAULT_REFERENCE_DIR = DBT_PROJECT_DIR / "seeds"
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class ConfigError(ValueError):
+    """The pipeline config is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: str
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    path: Path
+    reporting_currency: str
+    schedule: str
+    warehouse_path: Path
+    publish_dir: Path
+    state_dir: Path
+    reference: dict[str, Path]
+    sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
+
+    @property
+    def published_path(self) -> Path:
+        """The DuckDB file BI tools open (read-only)."""
+        return self.publish_dir / "sales_funnel.duckdb"
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"{self.path}: no source named {name!r} in sources")
+
+
+def config_path() -> Path:
+    """The config file in force: $CRM_PIPELINE_CONFIG or config/pipeline.yml."""
+    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH).resolve()
+
+
+def load_config(path: Path | str | None = None) -> PipelineConfig:
+    """Read and validate the pipeline config; relative paths are relative to the file."""
+    path = Path(path).resolve() if path else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the pipeline config: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return _parse(path, data)
+
+
+def _parse(path: Path, data: Any) -> PipelineConfig:
+    # Imported here: the source registry imports config types.
+    from extract.sources import SOURCE_TYPES
+
+    where = _Where(path)
+    top = where.mapping(
+        data,
+        "",
+        required={"reporting_currency", "warehouse", "sources"},
+        optional={"schedule", "reference"},
+    )
+    currency = where.string(top["reporting_currency"], "reporting_currency")
+    if not _CURRENCY.match(currency):
+        raise where.error("reporting_currency", f"must be a 3-letter ISO code, got {currency!r}")
+    schedule = where.string(top.get("schedule", "0 2 * * *"), "schedule")
+
+    wh = where.mapping(
+        top["warehouse"], "warehouse", required={"path", "publish_dir"}, optional={"state_dir"}
+    )
+    warehouse_path = where.path(wh["path"], "warehouse.path")
+    publish_dir = where.path(wh["publish_dir"], "warehouse.publish_dir")
+    state_dir = (
+        where.path(wh["state_dir"], "warehouse.state_dir")
+        if "state_dir" in wh
+        else warehouse_path.parent / "state"
+    )
+
+    ref = where.mapping(top.get("reference") or {}, "reference", optional=set(REFERENCE_NAMES))
+    reference = {
+        name: where.path(ref[name], f"reference.{name}")
+        if name in ref
+        else DEFAULT_REFERENCE_DIR / f"{name}.csv"
+        for name in REFERENCE_NAMES
+    }
+
+    raw_sources = top["sources"]
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise where.error("sources", "must be a non-empty list of sources")
+    sources: list[SourceConfig] = []
+    for i, item in enumerate(raw_sources):
+        key = f"sources[{i}]"
+        if not isinstance(item, dict):
+            raise where.error(key, "must be a mapping with name and type")
+        for required in ("name", "type"):
+            if required not in item:
+                raise where.error(f"{key}.{required}", "is required")
+        name = where.string(item["name"], f"{key}.name")
+        if not _SOURCE_NAME.match(name):
+            raise where.error(f"{key}.name", f"must be lowercase snake_case, got {name!r}")
+        if any(s.name == name for s in sources):
+            raise where.error(f"{key}.name", f"duplicate source name {name!r}")
+        type_ = where.string(item["type"], f"{key}.type")
+        if type_ not in SOURCE_TYPES:
+            known = ", ".join(sorted(SOURCE_TYPES))
+            raise where.error(f"{key}.type", f"unknown source type {type_!r} (known: {known})")
+        settings = {k: v for k, v in item.items() if k not in ("name", "type")}
+        settings = SOURCE_TYPES[type_].validate_settings(settings, where.sub(key))
+        sources.append(SourceConfig(name=name, type=type_, settings=settings))
+
+    return PipelineConfig(
+        path=path,
+        reporting_currency=currency,
+        schedule=schedule,
+        warehouse_path=warehouse_path,
+        publish_dir=publish_dir,
+        state_dir=state_dir,
+        reference=reference,
+        sources=tuple(sources),
+    )
+
+
+class _Where:
+    """Validation helpers that prefix every error with the file and the key path."""
+
+    def __init__(self, path: Path, prefix: str = "") -> None:
+        self.file = path
+        self.prefix = prefix
+
+    def sub(self, key: str) -> _Where:
+        return _Where(self.file, self._key(key))
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix and key else (self.prefix or key)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {self._key(key) or '(top level)'}: {message}")
+
+    def mapping(
+        self,
+        value: Any,
+        key: str,
+        *,
+        required: set[str] = frozenset(),
+        optional: set[str] = frozenset(),
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(key, "must be a mapping")
+        unknown = sorted(set(value) - set(required) - set(optional))
+        if unknown:
+            allowed = ", ".join(sorted(set(required) | set(optional)))
+            raise self.error(
+                f"{key}.{unknown[0]}" if key else unknown[0],
+                f"unknown key (allowed here: {allowed})",
+            )
+        missing = sorted(set(required) - set(value))
+        if missing:
+            raise self.error(f"{key}.{missing[0]}" if key else missing[0], "is required")
+        return value
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, got {value!r}")
+        return value.strip()
+
+    def path(self, value: Any, key: str) -> Path:
+        text = os.path.expandvars(os.path.expanduser(self.string(value, key)))
+        candidate = Path(text)
+        return (candidate if candidate.is_absolute() else self.file.parent / candidate).resolve()
+
+    def positive_int(self, value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(key, f"must be a positive integer, got {value!r}")
+        return value

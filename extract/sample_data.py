@@ -1,0 +1,748 @@
+"""Deterministic sample CRM data in the canonical CSV format, for the demo night and benchmarks.
+
+One CRM (`demo_crm` in the pipeline config) with three pipelines, each with its own stage
+names; deals walk through the stages over time (skips, regressions, losses at every stage,
+open deals near the end date), plus activities and marketing / sales spend.
+
+The same arguments always give byte-identical files: deals are generated in fixed-size blocks,
+each with its own random generator derived from the seed and the block number, so the output
+does not depend on how many worker processes generate the blocks. Rows are written block by
+block, so memory does not grow with the number of deals.
+
+Usage: python -m extract.sample_data --out DIR --deals N --seed S [--start D] [--end D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+from typing import BinaryIO
+
+# --------------------------------------------------------------------------------------------
+# Reference constants (the seeds in dbt_project/seeds/ must cover all of them)
+# --------------------------------------------------------------------------------------------
+
+SOURCE_SYSTEM = "demo_crm"
+REPORTING_CURRENCY = "USD"
+CURRENCIES = ("USD", "EUR", "GBP")
+
+DEALS_COLUMNS = (
+    "deal_id",
+    "deal_name",
+    "pipeline",
+    "stage",
+    "status",
+    "amount",
+    "currency",
+    "owner_id",
+    "owner_name",
+    "company_id",
+    "lead_source",
+    "created_at",
+    "closed_at",
+    "updated_at",
+)
+STAGE_HISTORY_COLUMNS = ("deal_id", "stage", "changed_at")
+ACTIVITIES_COLUMNS = ("activity_id", "deal_id", "activity_type", "occurred_at", "owner_id")
+SPEND_COLUMNS = ("date", "channel", "category", "amount", "currency")
+
+FILE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "deals.csv": DEALS_COLUMNS,
+    "deal_stage_history.csv": STAGE_HISTORY_COLUMNS,
+    "activities.csv": ACTIVITIES_COLUMNS,
+    "spend.csv": SPEND_COLUMNS,
+}
+
+# (funnel_stage, description) in funnel order, as in METRICS.md.
+FUNNEL_STAGES: tuple[tuple[str, str], ...] = (
+    ("prospecting", "potential customer identified"),
+    ("lead_generation", "contact details captured, first qualification"),
+    ("first_contact", "first call / email / meeting held"),
+    ("needs_assessment", "needs and pain points understood"),
+    ("solution_presentation", "solution presented / demo"),
+    ("proposal", "proposal or quote sent"),
+    ("negotiation", "terms negotiated"),
+    ("closed_won", "the customer agreed to buy"),
+)
+FUNNEL_ORDER: dict[str, int] = {name: i + 1 for i, (name, _) in enumerate(FUNNEL_STAGES)}
+LOST = "lost"
+
+
+@dataclass(frozen=True)
+class CrmStage:
+    """One open CRM stage: its funnel stage, CRM win probability and how deals behave in it."""
+
+    name: str
+    funnel_stage: str
+    probability: float
+    mean_days: float
+    p_lost: float
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A CRM pipeline: its open stages in funnel order, its own won / lost stages, deal shape."""
+
+    name: str
+    weight: float
+    stages: tuple[CrmStage, ...]
+    won_stage: str
+    lost_stage: str
+    amount_median: float
+    products: tuple[str, ...]
+
+    def stage_mapping(self) -> list[tuple[str, str, float]]:
+        """(crm_stage, funnel_stage, probability) of every stage of this pipeline, for the seed."""
+        rows = [(s.name, s.funnel_stage, s.probability) for s in self.stages]
+        return rows + [(self.won_stage, "closed_won", 1.0), (self.lost_stage, LOST, 0.0)]
+
+
+PIPELINES: tuple[Pipeline, ...] = (
+    Pipeline(
+        name="New Business",
+        weight=0.60,
+        stages=(
+            CrmStage("Prospect", "prospecting", 0.05, 3.0, 0.22),
+            CrmStage("Lead", "lead_generation", 0.10, 4.0, 0.18),
+            CrmStage("Contacted", "first_contact", 0.15, 6.0, 0.14),
+            CrmStage("Discovery Call", "needs_assessment", 0.20, 5.0, 0.06),
+            CrmStage("Qualified", "needs_assessment", 0.30, 6.0, 0.07),
+            CrmStage("Demo Scheduled", "solution_presentation", 0.40, 5.0, 0.05),
+            CrmStage("Demo Completed", "solution_presentation", 0.45, 6.0, 0.07),
+            CrmStage("Proposal Sent", "proposal", 0.60, 12.0, 0.15),
+            CrmStage("Negotiation", "negotiation", 0.80, 16.0, 0.18),
+        ),
+        won_stage="Closed Won",
+        lost_stage="Closed Lost",
+        amount_median=18_000.0,
+        products=("Platform (annual)", "Platform (3-year)", "Starter", "Enterprise Suite"),
+    ),
+    Pipeline(
+        name="Expansion",
+        weight=0.25,
+        stages=(
+            CrmStage("Account Review", "prospecting", 0.10, 4.0, 0.15),
+            CrmStage("Upsell Identified", "lead_generation", 0.20, 4.0, 0.10),
+            CrmStage("Champion Engaged", "first_contact", 0.30, 5.0, 0.08),
+            CrmStage("Requirements", "needs_assessment", 0.40, 7.0, 0.08),
+            CrmStage("Solution Design", "solution_presentation", 0.55, 7.0, 0.07),
+            CrmStage("Quote", "proposal", 0.70, 8.0, 0.10),
+            CrmStage("Legal & Procurement", "negotiation", 0.85, 12.0, 0.10),
+        ),
+        won_stage="Signed",
+        lost_stage="Dropped",
+        amount_median=7_500.0,
+        products=("Seat Expansion", 'Add-on "Analytics"', "Premium Support", "API Package"),
+    ),
+    Pipeline(
+        name="Partner",
+        weight=0.15,
+        stages=(
+            CrmStage("Partner Sourced", "prospecting", 0.05, 5.0, 0.20),
+            CrmStage("Registered", "lead_generation", 0.10, 3.0, 0.12),
+            CrmStage("Registration Approved", "lead_generation", 0.15, 4.0, 0.08),
+            CrmStage("Partner Intro", "first_contact", 0.20, 8.0, 0.12),
+            CrmStage("Joint Discovery", "needs_assessment", 0.35, 10.0, 0.10),
+            CrmStage("Joint Demo", "solution_presentation", 0.45, 9.0, 0.10),
+            CrmStage("Partner Proposal", "proposal", 0.60, 14.0, 0.14),
+            CrmStage("Commercials", "negotiation", 0.80, 20.0, 0.18),
+        ),
+        won_stage="Deal Won (Partner)",
+        lost_stage="Disqualified",
+        amount_median=28_000.0,
+        products=("Reseller Deal", "Referral Deal", "OEM Licence"),
+    ),
+)
+
+# lead_source -> channel (None: deliberately absent from channel_mapping.csv).
+LEAD_SOURCE_CHANNELS: dict[str, str | None] = {
+    "Google Ads": "google_ads",
+    "AdWords": "google_ads",  # the legacy name still found on old deals
+    "LinkedIn": "linkedin",
+    "linkedin ": "linkedin",  # hand-typed: mapping is trimmed and case-insensitive
+    "Referral": "referral",
+    "Webinar": "webinar",
+    "Outbound": "outbound",
+    "Organic Search": "organic_search",
+    "Partner": "partner",
+    "Trade Show 2019": None,
+    "": None,
+}
+CHANNELS: tuple[str, ...] = (
+    "google_ads",
+    "linkedin",
+    "referral",
+    "webinar",
+    "outbound",
+    "organic_search",
+    "partner",
+)
+SPEND_CHANNELS: tuple[str, ...] = CHANNELS
+
+_GENERAL_LEAD_SOURCES = (
+    ("Google Ads", 22),
+    ("AdWords", 3),
+    ("LinkedIn", 14),
+    ("linkedin ", 1),
+    ("Referral", 10),
+    ("Webinar", 9),
+    ("Outbound", 16),
+    ("Organic Search", 10),
+    ("Partner", 3),
+    ("Trade Show 2019", 2),
+    ("", 10),
+)
+
+ACTIVITY_TYPES = ("email", "call", "meeting")
+
+# Owners by region; the region decides the deal currency. Some names are non-ASCII on purpose.
+_OWNER_NAMES: dict[str, tuple[str, ...]] = {
+    "USD": (
+        "Emily Carter",
+        "James Walker",
+        "Olivia Brooks",
+        "Michael Chen",
+        "Sophia Martinez",
+        "Daniel Kim",
+        "Sarah Miller",
+        "Ethan Wright",
+        "Ava Thompson",
+        "Noah Patel",
+        "Mia Robinson",
+        "Lucas Rivera",
+        "Chloe Nguyen",
+        "Benjamin Scott",
+        "Grace O'Neill",
+        "Henry Adams",
+        "Zoe Bennett",
+        "Jack Morgan",
+        "Lily Foster",
+        "Ryan Hughes",
+    ),
+    "EUR": (
+        "Lukas Müller",
+        "Léa Dubois",
+        "Matteo Rossi",
+        "Sofía García",
+        "Jan de Vries",
+        "Anna Kowalska",
+        "Jörg Schäfer",
+        "Camille Lefèvre",
+        "Marco Bianchi",
+        "Elif Yılmaz",
+    ),
+    "GBP": (
+        "Oliver Hughes",
+        "Amelia Clarke",
+        "Harry Evans",
+        "Isla Campbell",
+        "George Davies",
+        "Siobhán Murphy",
+    ),
+}
+OWNERS: tuple[tuple[str, str, str], ...] = tuple(
+    (f"U{1001 + i}", name, currency)
+    for i, (currency, name) in enumerate(
+        (c, n) for c in ("USD", "EUR", "GBP") for n in _OWNER_NAMES[c]
+    )
+)
+# An owner renamed half-way through the period: the name differs between her deals.
+_RENAMED_OWNER = ("U1007", "Sarah Johnson")
+
+_COMPANY_WORDS_A = (
+    "Acme",
+    "Blue",
+    "Northwind",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Nordlicht",
+    "Müller",
+    "Société",
+    "Brightside",
+    "Cobalt",
+    "Evergreen",
+    "Falcon",
+    "Granite",
+    "Harbor",
+    "Ironclad",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Meridian",
+)
+_COMPANY_WORDS_B = (
+    "Analytics",
+    "Logistics",
+    "Foods",
+    "Systems",
+    "Health",
+    "Energy",
+    "Labs",
+    "Retail",
+    "Capital",
+    "Robotics",
+    "Media",
+    "Textiles",
+    "Software",
+    "Pharma",
+    "Motors",
+    "Travel",
+)
+_COMPANY_SUFFIXES = ("Inc.", "Ltd", "GmbH", "SA", "LLC", "Holdings, Inc.", "plc", "BV", "AG", "Co.")
+
+# --------------------------------------------------------------------------------------------
+# Behaviour knobs
+# --------------------------------------------------------------------------------------------
+
+_BLOCK_DEALS = 10_000  # deals per block; changing it changes the data (per-block seeds)
+_P_STALL = 0.012  # per stage: the deal is abandoned open in the CRM
+_P_REGRESS = 0.05  # per advance: back one CRM stage instead
+_P_SKIP = 0.08  # per advance: jump over one CRM stage
+_P_START_LATER = 0.12  # created directly in the second CRM stage
+_P_NO_COMPANY = 0.06  # New Business / Partner deals without a company
+_P_AFTER_CLOSE = 0.15  # closed deals with follow-up activities after the close
+_P_OTHER_OWNER_ACTIVITY = 0.12  # activity logged by another rep (SDR, SE)
+_MARKETING_COST_PER_DEAL = 260.0  # USD, sets the scale of the spend file
+_SALES_COST_PER_DEAL = 420.0
+
+_DAY = 86_400
+_CURRENCY_CUTS = (62, 85)  # company region: < 62 USD, < 85 EUR, else GBP (out of 100)
+
+
+def _company_currency(company_no: int) -> str:
+    """Region currency of a company, a fixed function of its number."""
+    bucket = (company_no * 2_654_435_761) % 1_000_003 % 100
+    if bucket < _CURRENCY_CUTS[0]:
+        return "USD"
+    return "EUR" if bucket < _CURRENCY_CUTS[1] else "GBP"
+
+
+def _company_name(company_no: int) -> str:
+    """A readable company name, a fixed function of its number (no lookup table)."""
+    a = _COMPANY_WORDS_A[company_no % len(_COMPANY_WORDS_A)]
+    rest = company_no // len(_COMPANY_WORDS_A)
+    b = _COMPANY_WORDS_B[rest % len(_COMPANY_WORDS_B)]
+    rest //= len(_COMPANY_WORDS_B)
+    suffix = _COMPANY_SUFFIXES[rest % len(_COMPANY_SUFFIXES)]
+    rest //= len(_COMPANY_SUFFIXES)
+    return f"{a} {b} {suffix}" if rest == 0 else f"{a} {b} {rest + 1} {suffix}"
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    """Cumulative weights normalised to 1, for bisect-free sampling in the hot loop."""
+    total = sum(weights)
+    out, acc = [], 0.0
+    for w in weights:
+        acc += w
+        out.append(acc / total)
+    out[-1] = 1.0
+    return out
+
+
+def _pick(cum: list[float], items: tuple | list, r: float):
+    """Item whose cumulative weight first exceeds r."""
+    for c, item in zip(cum, items, strict=True):
+        if r < c:
+            return item
+    return items[-1]
+
+
+class _Clock:
+    """Timestamp strings from integer seconds since `start` 00:00:00 UTC, without datetime."""
+
+    def __init__(self, start: date, n_days: int) -> None:
+        two = [f"{i:02d}" for i in range(60)]
+        self.days = [(start + timedelta(days=d)).isoformat() for d in range(n_days + 1)]
+        self.day_t = [d + "T" for d in self.days]
+        self.tods = [f"{h}:{m}:{s}Z" for h in two[:24] for m in two for s in two]
+
+
+_CLOCKS: dict[tuple[date, int], _Clock] = {}
+
+
+def _clock(start: date, n_days: int) -> _Clock:
+    """Per-process cache of the timestamp tables."""
+    key = (start, n_days)
+    if key not in _CLOCKS:
+        _CLOCKS.clear()
+        _CLOCKS[key] = _Clock(start, n_days)
+    return _CLOCKS[key]
+
+
+def _block_rng(seed: int, block_no: int) -> random.Random:
+    """Generator of one block: str seeds go through SHA-512, stable across runs and platforms."""
+    return random.Random(f"sample-data:{seed}:deals:{block_no}")
+
+
+def _generate_block(
+    seed: int, block_no: int, first_deal: int, n: int, start: date, n_days: int, n_companies: int
+) -> tuple[bytes, bytes, bytes, int, int]:
+    """CSV bytes (no header) of deals, stage history and activities for one block of deals."""
+    rng = _block_rng(seed, block_no)
+    rnd = rng.random
+    gauss = rng.gauss
+    log = math.log
+    clock = _clock(start, n_days)
+    day_t, tods = clock.day_t, clock.tods
+    end_ts = n_days * _DAY - 1
+    rename_ts = (n_days // 2) * _DAY
+    wd0 = start.weekday()
+
+    pipe_cum = _cumulative([p.weight for p in PIPELINES])
+    pipes = []
+    for p in PIPELINES:
+        names = tuple(s.name for s in p.stages)
+        orders = tuple(FUNNEL_ORDER[s.funnel_stage] for s in p.stages)
+        means = tuple(s.mean_days * _DAY for s in p.stages)
+        p_lost = tuple(s.p_lost for s in p.stages)
+        p_stall = tuple(s.p_lost + _P_STALL for s in p.stages)
+        pipes.append(
+            (p.name, names, orders, means, p_lost, p_stall, len(names), p.won_stage)
+            + (p.lost_stage, p.amount_median, p.products)
+        )
+    nb_pipe, exp_pipe, partner_pipe = pipes
+    ls_names = tuple(name for name, _ in _GENERAL_LEAD_SOURCES)
+    ls_cum = _cumulative([w for _, w in _GENERAL_LEAD_SOURCES])
+    owners_by_cur = {c: [o for o in OWNERS if o[2] == c] for c in CURRENCIES}
+    region_cum = _cumulative([62, 23, 15])
+    all_owner_ids = [o[0] for o in OWNERS]
+    n_owner_ids = len(all_owner_ids)
+
+    deals: list[tuple] = []
+    hist: list[tuple] = []
+    acts: list[tuple] = []
+    hist_append = hist.append
+    acts_append = acts.append
+
+    for deal_no in range(first_deal + 1, first_deal + n + 1):
+        deal_id = f"D{deal_no:07d}"
+        r = rnd()
+        pipe = nb_pipe if r < pipe_cum[0] else exp_pipe if r < pipe_cum[1] else partner_pipe
+        (pname, names, orders, means, p_lost, p_stall, n_st, won_stage) = pipe[:8]
+        lost_stage, amount_median, products = pipe[8:]
+
+        # created_at: density grows linearly (x2 over the period), few deals at weekends
+        day = int((math.sqrt(1.0 + 3.0 * rnd()) - 1.0) * n_days)
+        wd = (day + wd0) % 7
+        if wd >= 5 and rnd() < 0.85:
+            day = day - (wd - 4) if day >= wd - 4 else day + (7 - wd)
+        created = day * _DAY + 28_800 + int(rnd() * 36_000)
+        if created > end_ts:
+            created = end_ts - int(rnd() * 36_000)
+
+        # customer, region, owner, lead source
+        if pipe is exp_pipe:
+            company_no = int(n_companies * 0.3 * rnd() ** 1.2)
+        elif rnd() < _P_NO_COMPANY:
+            company_no = -1
+        else:
+            company_no = int(n_companies * rnd() ** 1.3)
+        if company_no >= 0:
+            company_id = f"C{100_000 + company_no}"
+            currency = _company_currency(company_no)
+            regional = owners_by_cur[currency]
+            if rnd() < 0.8:  # account owner
+                owner = regional[company_no % len(regional)]
+            else:
+                owner = regional[int(rnd() * len(regional))]
+            product = products[int(rnd() * len(products))]
+            deal_name = f"{_company_name(company_no)} - {product}"
+        else:
+            company_id = ""
+            currency = _pick(region_cum, CURRENCIES, rnd())
+            regional = owners_by_cur[currency]
+            owner = regional[int(rnd() * len(regional))]
+            deal_name = f"Inbound enquiry #{deal_no}"
+        owner_id = owner[0]
+
+        if pipe is exp_pipe and rnd() < 0.6:
+            lead_source = ""
+        elif pipe is partner_pipe and rnd() < 0.7:
+            lead_source = "Partner"
+        else:
+            lead_source = _pick(ls_cum, ls_names, rnd())
+
+        # stage walk
+        idx = 1 if rnd() < _P_START_LATER else 0
+        t = created
+        changes = [(idx, t)]
+        regressions = 0
+        status = "open"
+        max_order = orders[idx]
+        while True:
+            t += int(-log(1.0 - rnd()) * means[idx]) + 300
+            if t > end_ts:
+                break
+            r = rnd()
+            if r < p_stall[idx]:
+                if r < p_lost[idx]:
+                    status = "lost"
+                break
+            r = rnd()
+            if r < _P_REGRESS and idx > 0 and regressions < 2:
+                idx -= 1
+                regressions += 1
+            elif r < _P_REGRESS + _P_SKIP:
+                idx += 2
+            else:
+                idx += 1
+            if idx >= n_st:
+                status = "won"
+                break
+            changes.append((idx, t))
+            if orders[idx] > max_order:
+                max_order = orders[idx]
+
+        for i, ct in changes:
+            hist_append((deal_id, names[i], day_t[ct // _DAY] + tods[ct % _DAY]))
+        last_change = changes[-1][1]
+        if status == "open":
+            closed = -1
+            stage = names[changes[-1][0]]
+            closed_s = ""
+            upd = last_change + int(rnd() * rnd() * 20 * _DAY)
+            act_hi = min(end_ts, last_change + 30 * _DAY)
+        else:
+            closed = t
+            stage = won_stage if status == "won" else lost_stage
+            closed_s = day_t[t // _DAY] + tods[t % _DAY]
+            hist_append((deal_id, stage, closed_s))
+            upd = t if rnd() < 0.7 else t + int(rnd() * 5 * _DAY)
+            act_hi = t
+            last_change = t
+        if upd > end_ts:
+            upd = end_ts
+
+        # amount: log-normal around the pipeline median, often a round number
+        if status != "won" and max_order <= 3 and rnd() < 0.25:
+            amount = ""
+        else:
+            value = amount_median * math.exp(0.75 * gauss())
+            if rnd() < 0.7:
+                amount = f"{round(value, -2) or 100.0:.2f}"
+            else:
+                amount = f"{value:.2f}"
+
+        owner_name = owner[1]
+        if owner_id == _RENAMED_OWNER[0] and upd >= rename_ts:
+            owner_name = _RENAMED_OWNER[1]
+        deals.append(
+            (
+                deal_id,
+                deal_name,
+                pname,
+                stage,
+                status,
+                amount,
+                currency,
+                owner_id,
+                owner_name,
+                company_id,
+                lead_source,
+                day_t[created // _DAY] + tods[created % _DAY],
+                closed_s,
+                day_t[upd // _DAY] + tods[upd % _DAY],
+            )
+        )
+
+        # activities: more for deals that went further, some after the close
+        n_acts = len(changes) + int(rnd() * 4.0) - 1
+        span = act_hi - created
+        times = sorted(created + int(rnd() * span) for _ in range(n_acts)) if n_acts > 0 else []
+        if closed >= 0 and rnd() < _P_AFTER_CLOSE:
+            for _ in range(1 + int(rnd() * 2.0)):
+                ta = closed + 3_600 + int(rnd() * 20 * _DAY)
+                if ta <= end_ts:
+                    times.append(ta)
+        act_base = deal_no * 100
+        for k, ta in enumerate(times):
+            r = rnd()
+            kind = "email" if r < 0.5 else "call" if r < 0.8 else "meeting"
+            by = owner_id
+            if rnd() < _P_OTHER_OWNER_ACTIVITY:
+                by = all_owner_ids[int(rnd() * n_owner_ids)]
+            acts_append(
+                (f"A{act_base + k:09d}", deal_id, kind, day_t[ta // _DAY] + tods[ta % _DAY], by)
+            )
+
+    return (
+        _csv_bytes(deals),
+        _csv_bytes(hist),
+        _csv_bytes(acts),
+        len(hist),
+        len(acts),
+    )
+
+
+def _csv_bytes(rows: list[tuple]) -> bytes:
+    """Rows as UTF-8 CSV bytes, quoting only where needed, LF line ends."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _spend_rows(seed: int, start: date, n_days: int, deals_per_day: float) -> Iterator[tuple]:
+    """Daily marketing spend per channel and monthly sales spend, scaled to the deal volume."""
+    rng = random.Random(f"sample-data:{seed}:spend")
+    rnd = rng.random
+    mkt = _MARKETING_COST_PER_DEAL * deals_per_day  # USD per day, on average
+    sales_month = _SALES_COST_PER_DEAL * deals_per_day * 30.4
+
+    def money(x: float) -> str:
+        return f"{max(x, 1.0):.2f}"
+
+    webinar_days: set[int] = set()
+    referral_days: set[int] = set()
+    for d in range(n_days):
+        day = start + timedelta(days=d)
+        iso = day.isoformat()
+        # follow the deal volume (x2 over the period), quieter at weekends
+        level = (1.0 + d / n_days) / 1.5 * (0.45 if day.weekday() >= 5 else 1.12)
+        if day.day == 1 or d == 0:  # a month starts (or the period starts mid-month)
+            month_len = ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - day).days
+            webinar_days = {d + int(rnd() * month_len) for _ in range(2)}
+            referral_days = {d + int(rnd() * month_len) for _ in range(3)}
+            sales_level = 1.0 + d / n_days
+            yield (iso, "", "sales", money(sales_month * 0.62 * sales_level / 1.5), "USD")
+            yield (iso, "", "sales", money(sales_month * 0.18 * sales_level / 1.5), "EUR")
+            yield (iso, "", "sales", money(sales_month * 0.14 * sales_level / 1.5), "GBP")
+            yield (iso, "organic_search", "marketing", money(mkt * 30.4 * 0.08), "USD")
+            yield (iso, "outbound", "marketing", money(mkt * 30.4 * 0.10), "USD")
+            if day.month in (1, 4, 7, 10):
+                yield (iso, "partner", "marketing", money(mkt * 91 * 0.06), "EUR")
+        noise = 0.75 + 0.5 * rnd()
+        yield (iso, "google_ads", "marketing", money(mkt * 0.30 * level * noise), "USD")
+        if rnd() < 0.08:  # a second campaign booked separately: same key, added up downstream
+            yield (iso, "google_ads", "marketing", money(mkt * 0.04 * level * rnd()), "USD")
+        yield (iso, "google_ads", "marketing", money(mkt * 0.09 * level * noise), "EUR")
+        yield (iso, "linkedin", "marketing", money(mkt * 0.14 * level * (0.7 + 0.6 * rnd())), "USD")
+        if day.weekday() < 5:
+            yield (iso, "linkedin", "marketing", money(mkt * 0.05 * (0.7 + 0.6 * rnd())), "GBP")
+        if d in webinar_days:
+            yield (iso, "webinar", "marketing", money(mkt * 1.5 * (0.8 + 0.4 * rnd())), "USD")
+        if d in referral_days:
+            yield (iso, "referral", "marketing", money(mkt * 1.0 * (0.5 + rnd())), "USD")
+
+
+def _write_header(f: BinaryIO, columns: tuple[str, ...]) -> None:
+    """Header line in the canonical column order."""
+    f.write((",".join(columns) + "\n").encode("utf-8"))
+
+
+def generate(
+    out_dir: Path,
+    n_deals: int,
+    seed: int = 42,
+    start: date = date(2024, 1, 1),
+    end: date = date(2026, 6, 30),
+    workers: int | None = None,
+) -> dict[str, int]:
+    """Write the four canonical CSV files for `n_deals` sample deals; return rows per file.
+
+    Every event lies between `start` 00:00:00 and `end` 23:59:59 UTC. `workers` (default: up to
+    2 processes) only changes the speed, never the bytes written; workers are spawned, so a
+    calling script needs the usual `if __name__ == "__main__":` guard.
+    """
+    if n_deals < 0:
+        raise ValueError(f"n_deals must be >= 0, got {n_deals}")
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_days = (end - start).days + 1
+    n_companies = max(20, n_deals * 2 // 5)
+    block = _BLOCK_DEALS
+    tasks = [
+        (seed, b, first, min(block, n_deals - first), start, n_days, n_companies)
+        for b, first in enumerate(range(0, n_deals, block))
+    ]
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    workers = max(1, min(workers, len(tasks)))
+
+    counts = {name: 0 for name in FILE_COLUMNS}
+    with ExitStack() as stack:
+        files = {name: stack.enter_context(open(out_dir / name, "wb")) for name in FILE_COLUMNS}
+        for name, f in files.items():
+            _write_header(f, FILE_COLUMNS[name])
+
+        def write(result: tuple[bytes, bytes, bytes, int, int], n: int) -> None:
+            deals_b, hist_b, acts_b, n_hist, n_acts = result
+            files["deals.csv"].write(deals_b)
+            files["deal_stage_history.csv"].write(hist_b)
+            files["activities.csv"].write(acts_b)
+            counts["deals.csv"] += n
+            counts["deal_stage_history.csv"] += n_hist
+            counts["activities.csv"] += n_acts
+
+        if workers == 1:
+            for task in tasks:
+                write(_generate_block(*task), task[3])
+        else:
+            # spawn, not fork: safe inside a multi-threaded host such as an Airflow worker.
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                window: deque[tuple[Future, int]] = deque()
+                for task in tasks:
+                    window.append((pool.submit(_generate_block, *task), task[3]))
+                    if len(window) >= 2 * workers:  # bounded: memory stays flat
+                        fut, n = window.popleft()
+                        write(fut.result(), n)
+                while window:
+                    fut, n = window.popleft()
+                    write(fut.result(), n)
+
+        spend = io.TextIOWrapper(files["spend.csv"], encoding="utf-8", newline="")
+        writer = csv.writer(spend, lineterminator="\n")
+        for row in _spend_rows(seed, start, n_days, max(n_deals, 1) / n_days):
+            writer.writerow(row)
+            counts["spend.csv"] += 1
+        spend.flush()
+        spend.detach()  # the ExitStack closes the underlying file
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: generate the files and print row counts and wall time."""
+    parser = argparse.ArgumentParser(
+        prog="python -m extract.sample_data",
+        description="Write deterministic sample CRM data in the canonical CSV format.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--deals", type=int, required=True, help="number of deals")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1))
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 6, 30))
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes (default: up to 2); same output"
+    )
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    counts = generate(args.out, args.deals, args.seed, args.start, args.end, args.workers)
+    elapsed = time.perf_counter() - t0
+    for name, n in counts.items():
+        print(f"{name}: {n} rows")
+    print(f"written to {args.out} in {elapsed:.1f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The canonical CSV format (any CRM): deals, stage history, activities and spend files.
+
+Files are picked up recursively from the source's landing folder by name:
+`deals*.csv`, `deal_stage_history*.csv`, `activities*.csv`, `spend*.csv` (so dated
+exports such as `2026-11-26/deals.csv` or `deals_2026-11-26.csv` work). Files are loaded
+in path order; see extract.warehouse.load_csv_file for idempotency and corrections.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from extract.warehouse import (
+    Check,
+    LoadError,
+    LoadReport,
+    RawObject,
+    blank,
+    currency_check,
+    date_check,
+    load_csv_file,
+    number_check,
+    one_of_check,
+    quoted,
+    require,
+    timestamp_check,
+)
+
+log = logging.getLogger(__name__)
+
+TYPE = "canonical_csv"
+
+_status = 'lower(trim("status"))'
+
+DEALS = RawObject(
+    table="canonical_csv__deals",
+    columns=(
+        "deal_id",
+        "deal_name",
+        "pipeline",
+        "stage",
+        "status",
+        "amount",
+        "currency",
+        "owner_id",
+        "owner_name",
+        "company_id",
+        "lead_source",
+        "created_at",
+        "closed_at",
+        "updated_at",
+    ),
+    required_columns=(
+        "deal_id",
+        "pipeline",
+        "stage",
+        "status",
+        "amount",
+        "currency",
+        "created_at",
+        "closed_at",
+    ),
+    checks=(
+        require("deal_id"),
+        require("pipeline"),
+        require("stage"),
+        one_of_check("status", ("open", "won", "lost")),
+        number_check("amount", required=False),
+        currency_check("currency", required=False),
+        Check(f"not {blank('amount')} and {blank('currency')}", "'currency is empty'"),
+        timestamp_check("created_at", required=True),
+        timestamp_check("closed_at", required=False),
+        timestamp_check("updated_at", required=False),
+        Check(
+            f"{_status} in ('won', 'lost') and {blank('closed_at')}",
+            f"'status ' || {_status} || ' needs closed_at'",
+        ),
+        Check(
+            f"{_status} = 'open' and not {blank('closed_at')}",
+            "'open deal has closed_at: ' || " + quoted("closed_at"),
+        ),
+        Check(
+            'try_cast(trim("closed_at") as timestamptz)'
+            ' < try_cast(trim("created_at") as timestamptz)',
+            "'closed_at is before created_at'",
+        ),
+    ),
+)
+
+STAGE_HISTORY = RawObject(
+    table="canonical_csv__deal_stage_history",
+    columns=("deal_id", "stage", "changed_at"),
+    required_columns=("deal_id", "stage", "changed_at"),
+    checks=(require("deal_id"), require("stage"), timestamp_check("changed_at", required=True)),
+)
+
+ACTIVITIES = RawObject(
+    table="canonical_csv__activities",
+    columns=("activity_id", "deal_id", "activity_type", "occurred_at", "owner_id"),
+    required_columns=("activity_id", "deal_id", "occurred_at"),
+    checks=(
+        require("activity_id"),
+        require("deal_id"),
+        timestamp_check("occurred_at", required=True),
+    ),
+)
+
+SPEND = RawObject(
+    table="canonical_csv__spend",
+    columns=("date", "channel", "category", "amount", "currency"),
+    required_columns=("date", "channel", "category", "amount", "currency"),
+    checks=(
+        date_check("date"),
+        one_of_check("category", ("marketing", "sales")),
+        number_check("amount", required=True),
+        currency_check("currency", required=True),
+    ),
+)
+
+RAW_OBJECTS = (DEALS, STAGE_HISTORY, ACTIVITIES, SPEND)
+
+# File name prefixes, longest first so `deal_stage_history` is never read as `deals`.
+_PATTERNS = (
+    (re.compile(r"^deal_stage_history([_\-.].*)?\.csv$", re.I), STAGE_HISTORY),
+    (re.compile(r"^deals([_\-.].*)?\.csv$", re.I), DEALS),
+    (re.compile(r"^activities([_\-.].*)?\.csv$", re.I), ACTIVITIES),
+    (re.compile(r"^spend([_\-.].*)?\.csv$", re.I), SPEND),
+)
+
+
+def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
+    """Settings: `landing_dir` (required), the folder the CRM's files are dropped in."""
+    where.mapping(settings, "", required={"landing_dir"})
+    return {"landing_dir": where.path(settings["landing_dir"], "landing_dir")}
+
+
+def object_for(path: Path) -> RawObject | None:
+    """The raw object a landed file belongs to, by its name; None for other files."""
+    for pattern, obj in _PATTERNS:
+        if pattern.match(path.name):
+            return obj
+    return None
+
+
+def extract(
+    con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime | None = None
+) -> LoadReport:
+    """Load every canonical file in the landing folder into raw; report what happened.
+
+    File-level errors (missing columns, unreadable header) do not stop the other files;
+    they are raised together at the end, so the task fails with every reason at once.
+    `as_of` is unused: a file drop holds what the CRM exported, whatever the night.
+    """
+    landing = Path(source.settings["landing_dir"])
+    report = LoadReport(source.name)
+    if not landing.is_dir():
+        raise LoadError(f"{source.name}: landing folder {landing} does not exist")
+    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
+        rel = path.relative_to(landing).as_posix()
+        obj = object_for(path)
+        if obj is None:
+            if not path.name.startswith("."):
+                report.ignored.append(rel)
+                log.warning("%s: %s is not a canonical file name, ignored", source.name, rel)
+            continue
+        try:
+            result = load_csv_file(
+                con, source_system=source.name, obj=obj, path=path, source_file=rel
+            )
+        except LoadError as exc:
+            report.errors.append(str(exc))
+            log.error("%s", exc)
+            continue
+        report.files.append(result)
+        log.info(
+            "%s: %s -> %s: %s, %d rows loaded, %d quarantined",
+            source.name,
+            rel,
+            obj.qualified,
+            result.action,
+            result.rows_loaded,
+            result.rows_quarantined,
+        )
+    if report.errors:
+        raise LoadError(
+            f"{source.name}: {len(report.errors)} file(s) could not be loaded "
+            f"(the other files were loaded):\n" + "\n".join(report.errors)
+        )
+    return report

@@ -1,0 +1,395 @@
+"""The raw layer in DuckDB: load bookkeeping, quarantine, and the bulk CSV load of file sources."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+RAW_SCHEMA = "raw"
+LOAD_COLUMNS = ("_source_system", "_batch_id", "_loaded_at", "_source_file", "_row_number")
+
+
+class LoadError(RuntimeError):
+    """A file could not be loaded at all; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A row rule: `bad` is a SQL condition over the file's text columns, `reason` a SQL text."""
+
+    bad: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RawObject:
+    """One source object landed as one raw table of text columns."""
+
+    table: str
+    columns: tuple[str, ...]
+    required_columns: tuple[str, ...]
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return f"{RAW_SCHEMA}.{self.table}"
+
+
+@dataclass
+class FileLoad:
+    """What loading one file did, for the task log and XCom."""
+
+    source_file: str
+    table: str
+    action: str  # loaded | replaced | unchanged
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    batch_id: int | None = None
+
+
+@dataclass
+class LoadReport:
+    """All file loads of one source in one run."""
+
+    source_system: str
+    files: list[FileLoad] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    def summary(self) -> dict:
+        return {
+            "source_system": self.source_system,
+            "files_loaded": sum(f.action in ("loaded", "replaced") for f in self.files),
+            "files_unchanged": sum(f.action == "unchanged" for f in self.files),
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "errors": list(self.errors),
+            "ignored_files": list(self.ignored),
+        }
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with UTC as the session time zone (timestamps are UTC everywhere)."""
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection, objects: Sequence[RawObject]) -> None:
+    """Create the raw schema, the bookkeeping tables and the given raw tables if missing."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(f"create sequence if not exists {RAW_SCHEMA}._batch_seq start 1")
+    con.execute(
+        f"""
+        create table if not exists {RAW_SCHEMA}._batches (
+            batch_id bigint primary key,
+            source_system varchar not null,
+            raw_table varchar not null,
+            source_file varchar not null,
+            file_sha256 varchar not null,
+            rows_loaded bigint not null,
+            rows_quarantined bigint not null,
+            loaded_at timestamp not null,
+            superseded_by bigint
+        )"""
+    )
+    con.execute(
+        f"""
+        create table if not exists {RAW_SCHEMA}._quarantine (
+            _source_system varchar not null,
+            _batch_id bigint not null,
+            _loaded_at timestamp not null,
+            _source_file varchar not null,
+            raw_table varchar not null,
+            line_number bigint,
+            reason varchar not null,
+            record varchar
+        )"""
+    )
+    for obj in objects:
+        cols = ",\n            ".join(f'"{c}" varchar' for c in obj.columns)
+        con.execute(
+            f"""
+            create table if not exists {obj.qualified} (
+                {cols},
+                _source_system varchar not null,
+                _batch_id bigint not null,
+                _loaded_at timestamp not null,
+                _source_file varchar not null,
+                _row_number bigint not null
+            )"""
+        )
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in chunks: the identity of one version of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_header(path: Path) -> list[str]:
+    """The header row of a UTF-8 CSV file (BOM tolerated), names trimmed."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{path}: header is not valid UTF-8 ({exc.reason})") from exc
+    if not header:
+        raise LoadError(f"{path}: empty file, no header row")
+    return [name.strip() for name in header]
+
+
+def load_csv_file(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_system: str,
+    obj: RawObject,
+    path: Path,
+    source_file: str,
+) -> FileLoad:
+    """Bulk-load one CSV file into its raw table, idempotently.
+
+    A file is identified by (source system, raw table, source_file). The same
+    content loaded again changes nothing; new content under the same name is a
+    corrected version and replaces every row (and quarantined row) the earlier
+    version loaded, in one transaction. Rows failing the object's checks, and
+    lines DuckDB cannot parse, go to raw._quarantine with line and reason.
+    """
+    sha = file_sha256(path)
+    previous = con.execute(
+        f"""select batch_id, file_sha256 from {RAW_SCHEMA}._batches
+            where source_system = ? and raw_table = ? and source_file = ?
+              and superseded_by is null""",
+        [source_system, obj.table, source_file],
+    ).fetchall()
+    previous = previous[0] if previous else None
+    if previous and previous[1] == sha:
+        return FileLoad(source_file, obj.table, "unchanged", batch_id=previous[0])
+
+    header = read_header(path)
+    lowered = [h.lower() for h in header]
+    missing = [c for c in obj.required_columns if c not in lowered]
+    if missing:
+        raise LoadError(
+            f"{path}: missing required column(s) {', '.join(missing)} "
+            f"(header has: {', '.join(header)})"
+        )
+    duplicated = sorted({h for h in lowered if lowered.count(h) > 1 and h in obj.columns})
+    if duplicated:
+        raise LoadError(f"{path}: column(s) {', '.join(duplicated)} appear more than once")
+    extra = [h for h in header if h.lower() not in obj.columns]
+    if extra:
+        log.warning("%s: ignoring column(s) not in the format: %s", path, ", ".join(extra))
+
+    positions = {name: i for i, name in enumerate(lowered)}
+    col_types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
+    select_cols = ", ".join(
+        f'c{positions[c]} as "{c}"' if c in positions else f'cast(null as varchar) as "{c}"'
+        for c in obj.columns
+    )
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+
+    con.execute("begin transaction")
+    try:
+        batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
+        con.execute("drop table if exists _rejects")
+        con.execute("drop table if exists _reject_scans")
+        con.execute("drop table if exists _read")
+        # Text only (all columns VARCHAR): raw keeps what the source gave; staging casts.
+        con.execute(
+            f"""
+            create temp table _read as
+            select {select_cols}, ordinality as _ord
+            from read_csv(?, header = false, skip = 1, columns = {{{col_types}}},
+                          delim = ',', quote = '"', escape = '"', strict_mode = true,
+                          store_rejects = true, rejects_table = '_rejects',
+                          rejects_scan = '_reject_scans', parallel = true)
+            with ordinality
+            """,
+            [str(path)],
+        )
+        _number_and_check(con, obj.checks)
+        cols = ", ".join(f'"{c}"' for c in obj.columns)
+        meta = [source_system, batch_id, loaded_at, source_file]
+        if previous:
+            _supersede(con, source_system, obj, source_file, batch_id)
+        con.execute(
+            f"""insert into {obj.qualified} ({cols}, {", ".join(LOAD_COLUMNS)})
+                select {cols}, ?, ?, ?, ?, _line from _incoming where _reason is null""",
+            meta,
+        )
+        con.execute(
+            f"""insert into {RAW_SCHEMA}._quarantine
+                select ?, ?, ?, ?, ?, _line, _reason,
+                       to_json(struct_pack({", ".join(f'"{c}" := "{c}"' for c in obj.columns)}))
+                from _incoming where _reason is not null""",
+            [*meta, obj.table],
+        )
+        con.execute(
+            f"""insert into {RAW_SCHEMA}._quarantine
+                select ?, ?, ?, ?, ?, line,
+                       arg_min(cast(error_type as varchar) || ': ' || error_message,
+                               column_idx),
+                       any_value(csv_line)
+                from _rejects
+                group by line""",
+            [*meta, obj.table],
+        )
+        loaded, quarantined = con.execute(
+            """select count(*) filter (where _reason is null),
+                       count(*) filter (where _reason is not null)
+                       + (select count(distinct line) from _rejects)
+                from _incoming"""
+        ).fetchall()[0]
+        con.execute(
+            f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, null)",
+            [batch_id, source_system, obj.table, source_file, sha, loaded, quarantined, loaded_at],
+        )
+        con.execute("commit")
+    except duckdb.Error as exc:
+        con.execute("rollback")
+        raise LoadError(f"{path}: cannot be loaded: {exc}") from exc
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for table in ("_read", "_incoming", "_rejects", "_reject_scans"):
+            con.execute(f"drop table if exists {table}")
+    return FileLoad(
+        source_file,
+        obj.table,
+        "replaced" if previous else "loaded",
+        rows_loaded=loaded,
+        rows_quarantined=quarantined,
+        batch_id=batch_id,
+    )
+
+
+def _number_and_check(con: duckdb.DuckDBPyConnection, checks: Sequence[Check]) -> None:
+    """Number every accepted record by line and apply the row checks, into `_incoming`.
+
+    DuckDB numbers the rejected lines (header = line 1); accepted records only carry their
+    ordinal among accepted records. An accepted record's line is its ordinal plus the header
+    plus the rejects before it, found with an ASOF join on how many accepted records
+    precede each reject.
+    """
+    con.execute(
+        f"""
+        create temp table _incoming as
+        select r.*,
+               r._ord + 1 + coalesce(j.rejects_before, 0) as _line,
+               {_reason_sql(checks)} as _reason
+        from _read as r
+        asof left join (
+            select accepted_before, max(n) as rejects_before
+            from (
+                select line - 1 - row_number() over (order by line) as accepted_before,
+                       row_number() over (order by line) as n
+                from (select distinct line from _rejects)
+            )
+            group by accepted_before
+        ) as j
+        on j.accepted_before < r._ord
+        """
+    )
+
+
+def _reason_sql(checks: Sequence[Check]) -> str:
+    if not checks:
+        return "cast(null as varchar)"
+    parts = ", ".join(f"case when {c.bad} then {c.reason} end" for c in checks)
+    return f"nullif(concat_ws('; ', {parts}), '')"
+
+
+def _supersede(
+    con: duckdb.DuckDBPyConnection,
+    source_system: str,
+    obj: RawObject,
+    source_file: str,
+    new_batch_id: int,
+) -> None:
+    """Remove what earlier versions of a file loaded; the corrected version replaces it."""
+    args = [source_system, source_file]
+    con.execute(f"delete from {obj.qualified} where _source_system = ? and _source_file = ?", args)
+    con.execute(
+        f"""delete from {RAW_SCHEMA}._quarantine
+            where _source_system = ? and _source_file = ? and raw_table = ?""",
+        [*args, obj.table],
+    )
+    con.execute(
+        f"""update {RAW_SCHEMA}._batches set superseded_by = ?
+            where source_system = ? and source_file = ? and raw_table = ?
+              and superseded_by is null""",
+        [new_batch_id, *args, obj.table],
+    )
+
+
+# SQL snippets for row checks over text columns, shared by every file source.
+
+
+def blank(col: str) -> str:
+    return f"""nullif(trim("{col}"), '') is null"""
+
+
+def quoted(col: str) -> str:
+    """The column's value quoted for a reason message."""
+    return f"""'''' || coalesce("{col}", '') || ''''"""
+
+
+def require(col: str) -> Check:
+    return Check(blank(col), f"'{col} is empty'")
+
+
+def timestamp_check(col: str, *, required: bool) -> Check:
+    invalid = f"""try_cast(trim("{col}") as timestamptz) is null"""
+    bad = f"({blank(col)} or {invalid})" if required else f"(not {blank(col)} and {invalid})"
+    return Check(bad, f"'{col} is not an ISO-8601 timestamp: ' || {quoted(col)}")
+
+
+def date_check(col: str) -> Check:
+    return Check(
+        f"""({blank(col)} or try_cast(trim("{col}") as date) is null)""",
+        f"'{col} is not an ISO-8601 date: ' || {quoted(col)}",
+    )
+
+
+def number_check(col: str, *, required: bool) -> Check:
+    invalid = f"""try_cast(trim("{col}") as decimal(38, 10)) is null"""
+    bad = f"({blank(col)} or {invalid})" if required else f"(not {blank(col)} and {invalid})"
+    return Check(bad, f"'{col} is not a number: ' || {quoted(col)}")
+
+
+def one_of_check(col: str, allowed: Sequence[str]) -> Check:
+    values = ", ".join(f"'{v}'" for v in allowed)
+    return Check(
+        f"""coalesce(lower(trim("{col}")), '') not in ({values})""",
+        f"'{col} must be one of {'|'.join(allowed)}: ' || {quoted(col)}",
+    )
+
+
+def currency_check(col: str, *, required: bool) -> Check:
+    invalid = f"""not regexp_full_match(trim("{col}"), '[A-Za-z]{{3}}')"""
+    bad = f"({blank(col)} or {invalid})" if required else f"(not {blank(col)} and {invalid})"
+    return Check(bad, f"'{col} is not a 3-letter currency code: ' || {quoted(col)}")
