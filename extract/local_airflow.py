@@ -93,3 +93,10 @@ def run_night(
         env,
         log_file,
     )
+
+
+def task_states(env: dict[str, str], run_id: str) -> dict[str, str]:
+    """{task_id: state} of one crm_nightly run, from Airflow's metadata database."""
+    out = _airflow(["tasks", "states-for-dag-run", "crm_nightly", run_id, "--output", "json"], env)
+    rows = json.loads(out[out.index("[") :])
+    return {row["task_id"]: row["state"] for row in rows}

@@ -75,14 +75,13 @@ def mart_differences(mart: str, columns: list[str], rows: list[tuple]) -> list[s
     expected = {tuple(r[g] for g in grain): r for r in expected_rows}
     problems = []
     for key in sorted(set(expected) - set(actual)):
-        problems.append(f"{mart} {dict(zip(grain, key))}: expected row is missing")
+        problems.append(f"{mart} {dict(zip(grain, key, strict=True))}: expected row is missing")
     for key in sorted(set(actual) - set(expected)):
-        problems.append(f"{mart} {dict(zip(grain, key))}: unexpected row")
+        problems.append(f"{mart} {dict(zip(grain, key, strict=True))}: unexpected row")
     for key in sorted(set(actual) & set(expected)):
         for column in expected_columns:
             got, want = actual[key][column], expected[key][column]
             if not _same(got, want):
-                problems.append(
-                    f"{mart} {dict(zip(grain, key))}: {column} is {_text(got)!r}, expected {want!r}"
-                )
+                where = dict(zip(grain, key, strict=True))
+                problems.append(f"{mart} {where}: {column} is {_text(got)!r}, expected {want!r}")
     return problems

@@ -54,12 +54,25 @@ class PgCluster:
         else:
             self.user = os.environ.get("USER", "postgres")
         self._run(
-            "initdb", "-D", str(self.data), "-U", self.user, "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
-            "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c timezone=UTC",
             "start",
         )
@@ -125,7 +138,9 @@ def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
 
 
 def _pg_type(duckdb_type: str) -> str:
-    return {"VARCHAR": "text", "BIGINT": "bigint", "TIMESTAMP": "timestamp"}.get(duckdb_type, "text")
+    return {"VARCHAR": "text", "BIGINT": "bigint", "TIMESTAMP": "timestamp"}.get(
+        duckdb_type, "text"
+    )
 
 
 def _copy_text(value: object) -> str:

@@ -1,0 +1,57 @@
+# The two commands: `make run` (one demo night) and `make test` (every test).
+# Both create the environment from the lock file first; nothing needs to be preinstalled
+# but Python 3.11 (and, for the PostgreSQL tests, the Debian PostgreSQL server package).
+
+PYTHON ?= python3.11
+VENV := .venv
+BI_VENV := .venv-bi
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+BI_STAMP := $(BI_VENV)/.installed
+
+.PHONY: run test lint format lock install clean benchmark
+
+run: $(STAMP)
+	$(VENV)/bin/python -m extract.demo
+
+test: $(STAMP) $(BI_STAMP) lint
+	$(VENV)/bin/python -m pytest
+
+install: $(STAMP)
+
+# The environment: a venv with uv, then exactly the locked versions, then this project.
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(UV) pip sync --python $(VENV)/bin/python --require-hashes requirements.lock
+	$(UV) pip install --python $(VENV)/bin/python --no-deps --editable .
+	touch $@
+
+# A second venv with DuckDB 1.1 only: the tests open the published file with it, as a
+# BI driver bundling DuckDB 1.x would.
+$(BI_STAMP): requirements-bi.lock
+	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	$(VENV)/bin/uv pip sync --python $(BI_VENV)/bin/python --require-hashes requirements-bi.lock
+	touch $@
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check extract dags tests benchmarks
+	$(VENV)/bin/ruff format --check extract dags tests benchmarks
+	$(VENV)/bin/sqlfluff lint dbt_project --processes 2
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format extract dags tests benchmarks
+	$(VENV)/bin/ruff check --fix extract dags tests benchmarks
+
+# Lock file refresh (needs the registry): pins every transitive version with hashes.
+lock: $(STAMP)
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile requirements-bi.in --python-version 3.11 --generate-hashes -o requirements-bi.lock
+
+benchmark: $(STAMP)
+	$(VENV)/bin/python benchmarks/generate.py
+	$(VENV)/bin/python benchmarks/night.py
+
+clean:
+	rm -rf var dbt_project/target dbt_project/logs

@@ -1,0 +1,63 @@
+"""Shared fixtures: the golden dataset's pipeline config and one golden night on DuckDB."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from golden_marts import AS_OF, GOLDEN_DIR
+
+# Airflow reads its home at import: keep every test run out of ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="crm-airflow-home-"))
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def write_golden_config(root: Path, *, landing: Path | None = None, **reference: Path) -> Path:
+    """A pipeline config for the golden dataset under `root` (reference files overridable)."""
+    refs = {
+        name: reference.get(name, GOLDEN_DIR / "reference" / f"{name}.csv")
+        for name in ("funnel_stages", "stage_mapping", "channel_mapping", "fx_rates")
+    }
+    lines = [
+        "reporting_currency: EUR",
+        "warehouse:",
+        f"  path: {root / 'warehouse' / 'warehouse.duckdb'}",
+        f"  publish_dir: {root / 'published'}",
+        "reference:",
+        *[f"  {name}: {path}" for name, path in refs.items()],
+        "sources:",
+        "  - name: golden",
+        "    type: canonical_csv",
+        f"    landing_dir: {landing or GOLDEN_DIR / 'landing'}",
+    ]
+    path = root / "pipeline.yml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def copy_golden_landing(target: Path) -> Path:
+    shutil.copytree(GOLDEN_DIR / "landing", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def golden_as_of():
+    from extract.pipeline import parse_as_of
+
+    return parse_as_of(AS_OF)
+
+
+@pytest.fixture(scope="session")
+def golden_night(tmp_path_factory, golden_as_of):
+    """One night on the golden dataset (extract, dbt build, publish), shared by the tests."""
+    from extract.config import load_config
+    from extract.pipeline import run_night
+
+    config = load_config(write_golden_config(tmp_path_factory.mktemp("golden")))
+    result = run_night(as_of=golden_as_of, run_id="golden-1", config=config)
+    return config, result

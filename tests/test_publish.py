@@ -1,0 +1,76 @@
+"""Publishing is atomic: readers see yesterday's complete marts or tonight's, never a mix."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import duckdb
+import pytest
+from conftest import copy_golden_landing, write_golden_config
+from golden_marts import GRAIN
+
+
+def _published_state(path):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        (run_id,) = con.execute("select run_id from meta.publish_info").fetchall()[0]
+        counts = {
+            mart: con.execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
+            for mart in sorted(GRAIN)
+        }
+        return run_id, counts
+    finally:
+        con.close()
+
+
+def test_failed_night_leaves_yesterdays_marts_in_place(tmp_path, golden_as_of):
+    # GIVEN last night's marts are published
+    from extract.config import load_config
+    from extract.pipeline import run_night
+    from extract.transform import DbtError
+
+    landing = copy_golden_landing(tmp_path / "landing")
+    config = load_config(write_golden_config(tmp_path / "night", landing=landing))
+    run_night(as_of=golden_as_of, run_id="yesterday", config=config)
+    before_bytes = config.published_path.read_bytes()
+    # WHEN tonight's data carries an unmapped stage, so dbt build fails
+    with (landing / "deal_stage_history.csv").open("a") as fh:
+        fh.write("D1,Legal Review,2026-02-20T10:00:00Z\n")
+    with pytest.raises(DbtError):
+        run_night(as_of=golden_as_of + timedelta(days=1), run_id="tonight", config=config)
+    # THEN BI still reads yesterday's file, untouched
+    assert config.published_path.read_bytes() == before_bytes
+    assert _published_state(config.published_path)[0] == "yesterday"
+    assert [p.name for p in config.publish_dir.iterdir()] == [config.published_path.name]
+
+
+def test_reader_during_publish_sees_a_complete_set(golden_night, golden_as_of):
+    # GIVEN a BI reader opening the published file over and over
+    from extract.publish import publish
+
+    config, _ = golden_night
+    expected_counts = _published_state(config.published_path)[1]
+    seen, errors, stop = [], [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                seen.append(_published_state(config.published_path))
+            except Exception as exc:  # a half-written file would land here
+                errors.append(repr(exc))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    # WHEN the marts are published several times meanwhile
+    try:
+        for night in range(5):
+            publish(config, as_of=golden_as_of, run_id=f"night-{night}")
+    finally:
+        stop.set()
+        thread.join()
+    # THEN every read saw one whole night: all marts, full row counts
+    assert errors == []
+    assert len(seen) > 0
+    assert all(counts == expected_counts for _, counts in seen)
+    assert _published_state(config.published_path)[0] == "night-4"
