@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,11 +86,26 @@ class LoadReport:
         }
 
 
-def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with UTC as the session time zone (timestamps are UTC everywhere)."""
+def connect(
+    path: Path | str, *, read_only: bool = False, lock_timeout: float = 600.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with UTC as the session time zone (timestamps are UTC everywhere).
+
+    DuckDB lets one process write a file at a time; extract tasks of several sources may
+    run in parallel on a scheduler, so a locked file is waited for, up to `lock_timeout`.
+    """
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    deadline = time.monotonic() + lock_timeout
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            log.info("%s is locked by another task, waiting", path)
+            time.sleep(1.0)
     con.execute("set TimeZone = 'UTC'")
     return con
 
