@@ -167,11 +167,14 @@ def file_sha256(path: Path) -> str:
 
 def read_header(path: Path) -> list[str]:
     """The header row of a UTF-8 CSV file (BOM tolerated), names trimmed."""
+    # Only the first line is decoded: a bad byte further down is a row for quarantine.
+    with path.open("rb") as fh:
+        first = fh.readline()
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), None)
+        text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LoadError(f"{path}: header is not valid UTF-8 ({exc.reason})") from exc
+    header = next(csv.reader([text.rstrip("\r\n")]), None)
     if not header:
         raise LoadError(f"{path}: empty file, no header row")
     return [name.strip() for name in header]
@@ -233,6 +236,7 @@ def load_csv_file(
         con.execute("drop table if exists _rejects")
         con.execute("drop table if exists _reject_scans")
         con.execute("drop table if exists _read")
+        con.execute("drop table if exists _units")
         # Text only (all columns VARCHAR): raw keeps what the source gave; staging casts.
         con.execute(
             f"""
@@ -241,12 +245,12 @@ def load_csv_file(
             from read_csv(?, header = false, skip = 1, columns = {{{col_types}}},
                           delim = ',', quote = '"', escape = '"', strict_mode = true,
                           store_rejects = true, rejects_table = '_rejects',
-                          rejects_scan = '_reject_scans', parallel = true)
+                          rejects_scan = '_reject_scans', auto_detect = false)
             with ordinality
             """,
             [str(path)],
         )
-        _number_and_check(con, obj.checks)
+        _number_and_check(con, path, obj.checks)
         cols = ", ".join(f'"{c}"' for c in obj.columns)
         meta = [source_system, batch_id, loaded_at, source_file]
         if previous:
@@ -265,12 +269,13 @@ def load_csv_file(
         )
         con.execute(
             f"""insert into {RAW_SCHEMA}._quarantine
-                select ?, ?, ?, ?, ?, line,
+                select ?, ?, ?, ?, ?, coalesce(any_value(_units.file_line), _rejects.line),
                        arg_min(cast(error_type as varchar) || ': ' || error_message,
                                column_idx),
                        any_value(csv_line)
                 from _rejects
-                group by line""",
+                left join _units on _units.unit = _rejects.line
+                group by _rejects.line""",
             [*meta, obj.table],
         )
         loaded, quarantined = con.execute(
@@ -291,7 +296,7 @@ def load_csv_file(
         con.execute("rollback")
         raise
     finally:
-        for table in ("_read", "_incoming", "_rejects", "_reject_scans"):
+        for table in ("_read", "_units", "_incoming", "_rejects", "_reject_scans"):
             con.execute(f"drop table if exists {table}")
     return FileLoad(
         source_file,
@@ -303,31 +308,50 @@ def load_csv_file(
     )
 
 
-def _number_and_check(con: duckdb.DuckDBPyConnection, checks: Sequence[Check]) -> None:
-    """Number every accepted record by line and apply the row checks, into `_incoming`.
+def _number_and_check(con: duckdb.DuckDBPyConnection, path: Path, checks: Sequence[Check]) -> None:
+    """Give every record its line in the file and apply the row checks, into `_incoming`.
 
-    DuckDB numbers the rejected lines (header = line 1); accepted records only carry their
-    ordinal among accepted records. An accepted record's line is its ordinal plus the header
-    plus the rejects before it, found with an ASOF join on how many accepted records
-    precede each reject.
+    DuckDB numbers rejected records by "line", counting a quoted field that spans lines as
+    one and counting blank lines; accepted records only carry their ordinal. To report the
+    line a text editor shows, the file is also read as plain lines: a line starts a
+    record (or is a blank line) when the quotes before it are balanced, and the n-th such
+    line is DuckDB's line n. Accepted record k is the k-th of those that is neither blank,
+    nor the header, nor rejected.
     """
+    con.execute(
+        """
+        create temp table _units as
+        with lines as (
+            select
+                ordinality as file_line,
+                l is null as is_blank,
+                coalesce(sum(length(l) - length(replace(l, '"', ''))) over (
+                    order by ordinality rows between unbounded preceding and 1 preceding
+                ), 0) as quotes_before
+            -- Latin-1 never fails to decode, and quotes are the same byte in UTF-8.
+            from read_csv(?, header = false, columns = {'l': 'VARCHAR'}, delim = chr(31),
+                          quote = '', escape = '', auto_detect = false, strict_mode = false,
+                          encoding = 'latin-1')
+            with ordinality
+        )
+        select row_number() over (order by file_line) as unit, file_line, is_blank
+        from lines
+        where quotes_before % 2 = 0
+        """,
+        [str(path)],
+    )
     con.execute(
         f"""
         create temp table _incoming as
-        select r.*,
-               r._ord + 1 + coalesce(j.rejects_before, 0) as _line,
-               {_reason_sql(checks)} as _reason
+        with records as (
+            select row_number() over (order by unit) as record_ord, file_line
+            from _units
+            where unit > 1 and not is_blank
+                and unit not in (select distinct line from _rejects)
+        )
+        select r.*, records.file_line as _line, {_reason_sql(checks)} as _reason
         from _read as r
-        asof left join (
-            select accepted_before, max(n) as rejects_before
-            from (
-                select line - 1 - row_number() over (order by line) as accepted_before,
-                       row_number() over (order by line) as n
-                from (select distinct line from _rejects)
-            )
-            group by accepted_before
-        ) as j
-        on j.accepted_before < r._ord
+        left join records on records.record_ord = r._ord
         """
     )
 

@@ -88,7 +88,10 @@ DEALS = RawObject(
         Check(
             'try_cast(trim("closed_at") as timestamptz)'
             ' < try_cast(trim("created_at") as timestamptz)',
-            "'closed_at is before created_at'",
+            "'closed_at ' || "
+            + quoted("closed_at")
+            + " || ' is before created_at ' || "
+            + quoted("created_at"),
         ),
     ),
 )

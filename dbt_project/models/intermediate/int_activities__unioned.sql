@@ -14,7 +14,13 @@ with
 unioned as (
 
     {% for model in staged %}
-    select source_system, activity_id, deal_id, owner_id, activity_type, occurred_at
+    select
+        source_system,
+        activity_id,
+        deal_id,
+        owner_id,
+        activity_type,
+        occurred_at
     from {{ model }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

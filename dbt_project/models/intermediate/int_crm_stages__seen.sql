@@ -24,7 +24,12 @@ stage_mapping as (
 
 seen as (
 
-    select source_system, pipeline, crm_stage, count(*) as deals_now_in_stage, 0 as changes_to_stage
+    select
+        source_system,
+        pipeline,
+        crm_stage,
+        count(*) as deals_now_in_stage,
+        0 as changes_to_stage
     from deals
     group by source_system, pipeline, crm_stage
 

@@ -14,7 +14,11 @@ with
 unioned as (
 
     {% for model in staged %}
-    select source_system, deal_id, crm_stage, changed_at
+    select
+        source_system,
+        deal_id,
+        crm_stage,
+        changed_at
     from {{ model }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -54,7 +54,8 @@ without_history as (
         deals.amount_reporting
     from deals
     where not exists (
-        select 1 from stage_changes where stage_changes.deal_id = deals.deal_id
+        select 1 from stage_changes
+        where stage_changes.deal_id = deals.deal_id
     )
 
 ),
@@ -83,7 +84,8 @@ final as (
             else next_change_at
         end as segment_end
     from segments
-    where not is_lost
+    where
+        not is_lost
         and (closed_at is null or segment_start < closed_at)
 
 )

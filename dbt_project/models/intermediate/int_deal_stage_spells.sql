@@ -20,7 +20,9 @@ deals as (
 
 first_win as (
 
-    select deal_id, min(change_seq) as won_change_seq
+    select
+        deal_id,
+        min(change_seq) as won_change_seq
     from stage_changes
     where is_won_stage
     group by deal_id
@@ -33,7 +35,8 @@ until_won as (
     select stage_changes.*
     from stage_changes
     left join first_win on stage_changes.deal_id = first_win.deal_id
-    where first_win.won_change_seq is null
+    where
+        first_win.won_change_seq is null
         or stage_changes.change_seq <= first_win.won_change_seq
 
 ),
@@ -64,7 +67,8 @@ runs as (
     select
         *,
         sum(starts_run) over (
-            partition by deal_id order by change_seq rows between unbounded preceding and current row
+            partition by deal_id
+            order by change_seq rows between unbounded preceding and current row
         ) as run_number
     from run_starts
 

@@ -68,10 +68,12 @@ final as (
         end as fx_rate,
         cast(
             dated.amount * case
-                when dated.currency = '{{ var("reporting_currency") }}' then cast(1 as numeric(28, 10))
+                when dated.currency = '{{ var("reporting_currency") }}'
+                    then cast(1 as numeric(28, 10))
                 else fx_rates.rate_to_reporting
             end
-        as numeric(38, 16)) as amount_reporting,
+            as numeric(38, 16)
+        ) as amount_reporting,
         dated.created_at,
         dated.closed_at,
         dated.updated_at,

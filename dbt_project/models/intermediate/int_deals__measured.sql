@@ -35,7 +35,9 @@ last_stage as (
 
 spell_reach as (
 
-    select deal_id, max(stage_order) as highest_spell_order
+    select
+        deal_id,
+        max(stage_order) as highest_spell_order
     from spells
     group by deal_id
 
@@ -48,7 +50,7 @@ reached as (
     select
         deals.deal_id,
         case
-            when deals.status = 'won' then (select stage_order from last_stage)
+            when deals.status = 'won' then (select last_stage.stage_order from last_stage)
             else greatest(
                 coalesce(spell_reach.highest_spell_order, 1),
                 coalesce(deals.current_stage_order, 1)

@@ -19,7 +19,8 @@ data_months as (
 
     select created_month as month from deals
     union all
-    select closed_month as month from deals where closed_month is not null
+    select closed_month as month from deals
+    where closed_month is not null
     union all
     select {{ month_of('spend_date') }} as month from spend
 
@@ -27,7 +28,10 @@ data_months as (
 
 bounds as (
 
-    select min(month) as first_month, max(month) as last_month from data_months
+    select
+        min(month) as first_month,
+        max(month) as last_month
+    from data_months
 
 ),
 

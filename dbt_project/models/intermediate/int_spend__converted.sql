@@ -14,7 +14,9 @@ fx_rates as (
 
 dated as (
 
-    select *, {{ month_of('spend_date') }} as fx_month
+    select
+        *,
+        {{ month_of('spend_date') }} as fx_month
     from spend
 
 ),
@@ -36,10 +38,12 @@ final as (
         end as fx_rate,
         cast(
             dated.amount * case
-                when dated.currency = '{{ var("reporting_currency") }}' then cast(1 as numeric(28, 10))
+                when dated.currency = '{{ var("reporting_currency") }}'
+                    then cast(1 as numeric(28, 10))
                 else fx_rates.rate_to_reporting
             end
-        as numeric(38, 16)) as amount_reporting
+            as numeric(38, 16)
+        ) as amount_reporting
     from dated
     left join fx_rates
         on dated.fx_month = fx_rates.month

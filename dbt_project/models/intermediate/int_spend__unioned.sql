@@ -14,7 +14,14 @@ with
 unioned as (
 
     {% for model in staged %}
-    select source_system, spend_date, channel, category, currency, amount, spend_lines
+    select
+        source_system,
+        spend_date,
+        channel,
+        category,
+        currency,
+        amount,
+        spend_lines
     from {{ model }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -20,7 +20,10 @@ funnel_stages as (
 
 first_entries as (
 
-    select deal_id, stage_order, min(entered_at) as first_entered_at
+    select
+        deal_id,
+        stage_order,
+        min(entered_at) as first_entered_at
     from spells
     group by deal_id, stage_order
 
@@ -44,7 +47,7 @@ final as (
         end as advanced_to_next
     from deals
     inner join funnel_stages
-        on funnel_stages.stage_order <= deals.highest_stage_order
+        on deals.highest_stage_order >= funnel_stages.stage_order
     left join first_entries
         on deals.deal_id = first_entries.deal_id
         and funnel_stages.stage_order = first_entries.stage_order

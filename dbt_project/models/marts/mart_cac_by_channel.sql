@@ -30,7 +30,8 @@ channels as (
 
     select distinct trim(channel) as channel from channel_mapping
     union
-    select distinct channel from spend where channel is not null
+    select distinct channel from spend
+    where channel is not null
     union
     select 'unattributed' as channel
 
@@ -38,7 +39,10 @@ channels as (
 
 channel_spend as (
 
-    select month, channel, sum(amount_reporting) as spend
+    select
+        month,
+        channel,
+        sum(amount_reporting) as spend
     from spend
     where channel is not null
     group by month, channel
@@ -47,7 +51,10 @@ channel_spend as (
 
 new_customers as (
 
-    select closed_month as month, channel, count(*) as new_customers
+    select
+        closed_month as month,
+        channel,
+        count(*) as new_customers
     from deals
     where is_first_win_of_customer
     group by closed_month, channel
@@ -63,7 +70,10 @@ final as (
         coalesce(new_customers.new_customers, 0) as new_customers,
         case
             when channels.channel = 'unattributed' then null
-            else {{ money_ratio('coalesce(channel_spend.spend, 0)', 'coalesce(new_customers.new_customers, 0)') }}
+            else {{ money_ratio(
+                'coalesce(channel_spend.spend, 0)',
+                'coalesce(new_customers.new_customers, 0)'
+            ) }}
         end as cac
     from months
     cross join channels

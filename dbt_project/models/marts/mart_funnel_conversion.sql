@@ -14,13 +14,19 @@ funnel_stages as (
 
 cohort_bounds as (
 
-    select min(cohort_month) as first_month, max(cohort_month) as last_month from deal_funnel
+    select
+        min(cohort_month) as first_month,
+        max(cohort_month) as last_month
+    from deal_funnel
 
 ),
 
 cohorts as (
 
-    {{ month_series('(select first_month from cohort_bounds)', '(select last_month from cohort_bounds)') }}
+    {{ month_series(
+        '(select first_month from cohort_bounds)',
+        '(select last_month from cohort_bounds)'
+    ) }}
 
 ),
 

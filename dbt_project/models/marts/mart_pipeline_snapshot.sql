@@ -67,7 +67,10 @@ daily_deltas as (
 
 grid as (
 
-    select days.series_date as snapshot_date, funnel_stages.funnel_stage, funnel_stages.stage_order
+    select
+        days.series_date as snapshot_date,
+        funnel_stages.funnel_stage,
+        funnel_stages.stage_order
     from days
     cross join funnel_stages
 

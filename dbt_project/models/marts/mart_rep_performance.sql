@@ -15,14 +15,17 @@ months as (
 owners as (
 
     -- The name on the owner's most recently updated deal.
-    select owner_id, owner_name
+    select
+        owner_id,
+        owner_name
     from (
         select
             owner_id,
             owner_name,
             row_number() over (
                 partition by owner_id
-                order by case when owner_name is null then 1 else 0 end,
+                order by
+                    case when owner_name is null then 1 else 0 end,
                     coalesce(updated_at, closed_at, created_at) desc,
                     deal_id desc
             ) as name_rank
@@ -34,7 +37,10 @@ owners as (
 
 created as (
 
-    select cohort_month as month, owner_id, count(*) as deals_created
+    select
+        cohort_month as month,
+        owner_id,
+        count(*) as deals_created
     from deals
     group by cohort_month, owner_id
 
@@ -59,7 +65,10 @@ closed as (
 
 grid as (
 
-    select months.month, owners.owner_id, owners.owner_name
+    select
+        months.month,
+        owners.owner_id,
+        owners.owner_name
     from months
     cross join owners
 
@@ -76,7 +85,8 @@ final as (
         coalesce(closed.deals_lost, 0) as deals_lost,
         case
             when coalesce(closed.deals_won, 0) + coalesce(closed.deals_lost, 0) > 0
-                then cast(closed.deals_won as {{ type_double() }})
+                then
+                    cast(closed.deals_won as {{ type_double() }})
                     / (closed.deals_won + closed.deals_lost)
         end as win_rate,
         {{ round_money('coalesce(closed.won_amount, 0)') }} as won_amount,

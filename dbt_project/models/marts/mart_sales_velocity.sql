@@ -14,7 +14,9 @@ months as (
 
 created as (
 
-    select cohort_month as month, count(*) as opportunities
+    select
+        cohort_month as month,
+        count(*) as opportunities
     from deals
     group by cohort_month
 
@@ -93,7 +95,8 @@ final as (
         avg_sales_cycle_days,
         touches_per_won_deal,
         {{ round_money('velocity_per_day') }} as sales_velocity_per_day,
-        {{ round_money('velocity_per_day * ' ~ days_in_month('month')) }} as sales_velocity_per_month
+        {{ round_money('velocity_per_day * ' ~ days_in_month('month')) }}
+            as sales_velocity_per_month
     from velocity
 
 )

@@ -36,7 +36,10 @@ completed as (
 grid as (
 
     -- closed_won spells never complete, so the last stage has no row.
-    select months.month, funnel_stages.funnel_stage, funnel_stages.stage_order
+    select
+        months.month,
+        funnel_stages.funnel_stage,
+        funnel_stages.stage_order
     from months
     cross join funnel_stages
     where not funnel_stages.is_last_stage
