@@ -30,7 +30,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # A second venv with DuckDB 1.1 only: the tests open the published file with it, as a
 # BI driver bundling DuckDB 1.x would.
-$(BI_STAMP): requirements-bi.lock
+$(BI_STAMP): requirements-bi.lock $(STAMP)
 	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
 	$(VENV)/bin/uv pip sync --python $(BI_VENV)/bin/python --require-hashes requirements-bi.lock
 	touch $@
