@@ -1,4 +1,4 @@
-"""`adapter.dispatch` as dbt resolves it for the duckdb target (lint only)."""
+"""`adapter.dispatch` as dbt resolves it on the duckdb target (lint only)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from jinja2.utils import missing
 
 
 @pass_context
 def dispatch(context: Context, macro_name: str, macro_namespace: str | None = None) -> Any:
     """The `duckdb__` implementation of a macro, else its `default__` one."""
     for prefix in ("duckdb__", "default__"):
-        macro = context.resolve(prefix + macro_name)
-        if callable(macro) and not type(macro).__name__ == "UndefinedRecorder":
+        macro = context.resolve_or_missing(prefix + macro_name)
+        # sqlfluff stands in for unknown names with an `UndefinedRecorder`: not a macro.
+        if macro is not missing and type(macro).__name__ != "UndefinedRecorder":
             return macro
-    raise KeyError(f"no duckdb__ or default__ implementation of {macro_name!r}")
+    raise KeyError(f"no duckdb__ or default__ implementation of macro {macro_name!r}")

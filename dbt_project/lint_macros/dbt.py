@@ -1,4 +1,4 @@
-"""The cross-database macros of dbt's `dbt` namespace the project uses, as dbt-duckdb
+"""The macros of dbt's `dbt` namespace that the project calls, rendered as dbt-duckdb
 renders them (lint only)."""
 
 from __future__ import annotations
