@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from golden_marts import AS_OF, GOLDEN_DIR
 
 # Airflow reads its home at import: keep every test run out of ~/airflow.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+
 from conftest import copy_golden_landing, write_golden_config
 from golden_marts import GOLDEN_DIR
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import write_golden_config
 from golden_marts import AS_OF, GRAIN, mart_differences
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from golden_marts import GRAIN, mart_differences
 
 from extract import REPO_ROOT
+from golden_marts import GRAIN, mart_differences
 
 
 def _mart_rows(path: Path, mart: str) -> tuple[list[str], list[tuple]]:

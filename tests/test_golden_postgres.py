@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from golden_marts import GRAIN, mart_differences
 from pg_cluster import PgCluster, copy_raw_to_postgres, pg_bin
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import duckdb
 import pytest
+
 from conftest import copy_golden_landing, write_golden_config
 from golden_marts import GRAIN
 

@@ -27,9 +27,26 @@
     cast({{ dbt.date_trunc('month', expr) }} as date)
 {%- endmacro %}
 
+{#- Whole seconds between two timestamps (an integer: sums of it are exact). -#}
+{% macro seconds_between(start_expr, end_expr) -%}
+    {{ dbt.datediff(start_expr, end_expr, 'second') }}
+{%- endmacro %}
+
 {#- Fractional days between two timestamps (seconds / 86400). -#}
 {% macro days_between(start_expr, end_expr) -%}
-    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / 86400.0)
+    ({{ seconds_between(start_expr, end_expr) }} / 86400.0)
+{%- endmacro %}
+
+{#- Average in days of a column of whole seconds. Summing integers, then dividing once,
+    gives the same figure whatever order the rows arrive in; an average of fractional
+    days would differ in the last bits from run to run (floating-point addition is not
+    associative), and the marts must be identical for the same inputs. -#}
+{% macro avg_days(seconds_expr) -%}
+    (case
+        when count({{ seconds_expr }}) > 0
+            then cast(sum({{ seconds_expr }}) as double precision)
+            / count({{ seconds_expr }}) / 86400.0
+    end)
 {%- endmacro %}
 
 {#- Number of days in the month that starts at a DATE. -#}

@@ -161,6 +161,9 @@ final as (
         case
             when exited_at is not null then {{ days_between('entered_at', 'exited_at') }}
         end as duration_days,
+        case
+            when exited_at is not null then {{ seconds_between('entered_at', 'exited_at') }}
+        end as duration_seconds,
         exit_kind,
         exited_at is null as is_current
     from reconciled

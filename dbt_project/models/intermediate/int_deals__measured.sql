@@ -103,6 +103,10 @@ final as (
             when deals.closed_at is not null
                 then {{ days_between('deals.created_at', 'deals.closed_at') }}
         end as sales_cycle_days,
+        case
+            when deals.closed_at is not null
+                then {{ seconds_between('deals.created_at', 'deals.closed_at') }}
+        end as sales_cycle_seconds,
         touches.touches_before_close,
         coalesce(first_wins.win_number = 1, false) as is_first_win_of_customer
     from deals

@@ -16,6 +16,7 @@ final as (
         entered_at,
         exited_at,
         duration_days,
+        duration_seconds,
         exit_kind,
         is_current
     from spells

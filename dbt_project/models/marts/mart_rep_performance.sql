@@ -55,7 +55,9 @@ closed as (
         sum(case when status = 'lost' then 1 else 0 end) as deals_lost,
         sum(case when status = 'won' then amount_reporting end) as won_amount,
         count(case when status = 'won' then amount_reporting end) as won_deals_with_amount,
-        avg(case when status = 'won' then sales_cycle_days end) as avg_sales_cycle_days,
+        {{
+            avg_days("case when status = 'won' then sales_cycle_seconds end")
+        }} as avg_sales_cycle_days,
         avg(case when status = 'won' then touches_before_close end) as touches_per_won_deal
     from deals
     where closed_month is not null

@@ -24,7 +24,7 @@ completed as (
         {{ month_of('exited_at') }} as month,
         stage_order,
         count(*) as spells_completed,
-        avg(duration_days) as avg_days,
+        {{ avg_days('duration_seconds') }} as avg_days,
         {{ percentile('duration_days', 0.5) }} as median_days,
         {{ percentile('duration_days', 0.9) }} as p90_days
     from spells

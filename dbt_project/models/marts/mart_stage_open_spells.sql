@@ -20,7 +20,7 @@ open_spells as (
     select
         stage_order,
         count(*) as open_spells,
-        avg({{ days_between('entered_at', as_of()) }}) as avg_age_days
+        {{ avg_days(seconds_between('entered_at', as_of())) }} as avg_age_days
     from spells
     where exit_kind = 'open'
     group by stage_order
