@@ -1,29 +1,15 @@
-{#- Every source's staged activities in the canonical shape (see int_deals__unioned). -#}
-{%- set staged = ['stg_canonical_csv__activities'] -%}
+{#- Every source's staged activities in the canonical shape. -#}
 
 with
 
-{% for model in staged %}
-{{ model }} as (
-
-    select * from {{ ref(model) }}
-
-),
-{% endfor %}
-
 unioned as (
 
-    {% for model in staged %}
-    select
-        source_system,
-        activity_id,
-        deal_id,
-        owner_id,
-        activity_type,
-        occurred_at
-    from {{ model }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{
+        union_staged('activities', [
+            'source_system', 'activity_id', 'deal_id', 'owner_id',
+            'activity_type', 'occurred_at'
+        ])
+    }}
 
 ),
 

@@ -1,30 +1,15 @@
-{#- Every source's staged spend in the canonical shape (see int_deals__unioned). -#}
-{%- set staged = ['stg_canonical_csv__spend'] -%}
+{#- Every source's staged spend in the canonical shape. -#}
 
 with
 
-{% for model in staged %}
-{{ model }} as (
-
-    select * from {{ ref(model) }}
-
-),
-{% endfor %}
-
 unioned as (
 
-    {% for model in staged %}
-    select
-        source_system,
-        spend_date,
-        channel,
-        category,
-        currency,
-        amount,
-        spend_lines
-    from {{ model }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{
+        union_staged('spend', [
+            'source_system', 'spend_date', 'channel', 'category', 'currency',
+            'amount', 'spend_lines'
+        ])
+    }}
 
 ),
 
