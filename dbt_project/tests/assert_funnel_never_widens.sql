@@ -13,9 +13,19 @@ compared as (
         cohort_month,
         stage_order,
         deals_reached,
-        lag(deals_reached) over (partition by cohort_month order by stage_order) as reached_before
+        lag(deals_reached) over (
+            partition by cohort_month order by stage_order
+        ) as reached_before
     from conversion
+
+),
+
+final as (
+
+    select *
+    from compared
+    where deals_reached > reached_before
 
 )
 
-select * from compared where deals_reached > reached_before
+select * from final

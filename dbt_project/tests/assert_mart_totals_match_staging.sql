@@ -31,28 +31,72 @@ fct as (
 
 ),
 
+deal_counts as (
+
+    select
+        count(*) as deals,
+        sum(case when status in ('won', 'lost') then 1 else 0 end) as closed_deals
+    from deals
+
+),
+
+velocity_totals as (
+
+    select
+        sum(opportunities) as opportunities,
+        sum(deals_won + deals_lost) as closed_deals
+    from velocity
+
+),
+
+spend_totals as (
+
+    -- Spend is rounded to cents per month in the mart: allow half a cent per month.
+    select
+        (select sum(total_spend) from cac) as mart_spend,
+        (select sum(amount_reporting) from spend) as source_spend,
+        (select count(*) from cac) * 0.005 as tolerance
+
+),
+
 checks as (
 
-    select 'fct_deals rows' as check_name,
-        (select count(*) from fct) as mart_value,
-        (select count(*) from deals) as source_value
+    select
+        'fct_deals rows' as check_name,
+        (select count(*) from fct) <> deal_counts.deals as failed
+    from deal_counts
+
     union all
-    select 'opportunities',
-        (select sum(opportunities) from velocity),
-        (select count(*) from deals)
+
+    select
+        'opportunities' as check_name,
+        velocity_totals.opportunities <> deal_counts.deals as failed
+    from velocity_totals
+    cross join deal_counts
+
     union all
-    select 'closed deals',
-        (select sum(deals_won + deals_lost) from velocity),
-        (select count(*) from deals where status in ('won', 'lost'))
+
+    select
+        'closed deals' as check_name,
+        velocity_totals.closed_deals <> deal_counts.closed_deals as failed
+    from velocity_totals
+    cross join deal_counts
+
     union all
-    -- Spend is rounded per month in the mart: allow half a cent per month.
-    select 'total spend (cents)',
-        (select round(sum(total_spend) * 100) from cac),
-        (select round(sum(amount_reporting) * 100) from spend)
+
+    select
+        'total spend' as check_name,
+        abs(coalesce(mart_spend, 0) - coalesce(source_spend, 0)) > tolerance as failed
+    from spend_totals
+
+),
+
+final as (
+
+    select *
+    from checks
+    where failed
 
 )
 
-select * from checks
-where mart_value <> source_value
-    and not (check_name = 'total spend (cents)'
-        and abs(mart_value - source_value) <= (select count(*) from cac) * 0.5)
+select * from final
