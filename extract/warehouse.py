@@ -349,7 +349,9 @@ def _number_and_check(con: duckdb.DuckDBPyConnection, path: Path, checks: Sequen
             where unit > 1 and not is_blank
                 and unit not in (select distinct line from _rejects)
         )
-        select r.*, records.file_line as _line, {_reason_sql(checks)} as _reason
+        -- The record ordinal (+ header) stands in should the line scan ever fall short.
+        select r.*, coalesce(records.file_line, r._ord + 1) as _line,
+               {_reason_sql(checks)} as _reason
         from _read as r
         left join records on records.record_ord = r._ord
         """
