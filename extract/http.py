@@ -1,0 +1,470 @@
+"""The one HTTP client every API connector uses: timeouts, retries, a deadline, no leaked tokens.
+
+Retry policy (see HttpClient.request): 429, 5xx, connection errors, read timeouts and bodies
+that are not valid JSON (a transfer cut off mid-document) are retried with capped exponential
+backoff and full jitter, or after exactly the server's `Retry-After` when it sends one; any
+other 4xx (and 3xx: redirects are not followed, so a token never travels to another URL)
+fails at once. Every failure raises HttpError naming the request (method, path, query) with
+secrets replaced by `***`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import requests
+import requests.auth
+
+log = logging.getLogger(__name__)
+
+REDACTED = "***"
+USER_AGENT = "crm-funnel-warehouse/0.1 (+requests)"
+
+# Query parameter names that carry credentials. Deliberately broad (substring match): hiding a
+# harmless `sort_key` in an error message costs nothing, showing a `hapikey` costs a rotation.
+SECRET_PARAM = re.compile(r"token|secret|passw|key|signature|credential|auth|session", re.I)
+# `name=value` pairs with a secret-looking name inside free text such as a URL in an exception.
+_SECRET_PAIR = re.compile(
+    r"(?P<name>[A-Za-z0-9_.\-]*(?:token|secret|passw|key|signature|credential|auth|session)"
+    r"[A-Za-z0-9_.\-]*=)(?P<value>[^&\s'\"),;]+)",
+    re.I,
+)
+# A credential after an auth scheme (`Bearer abc`) or in a dumped `Authorization: ...` header.
+_AUTH_VALUE = re.compile(
+    r"(?P<prefix>\b[Bb]earer\s+|(?i:authorization)['\"]?\s*[:=]\s*['\"]?)"
+    r"(?P<value>[^\s'\",}]+(?:\s+[A-Za-z0-9._~+/=\-]{8,})?)"
+)
+
+BODY_EXCERPT_CHARS = 300
+# A single body is read in chunks so that the deadline also bounds a server trickling bytes.
+_CHUNK_BYTES = 64 * 1024
+
+
+class HttpError(RuntimeError):
+    """A request failed for good; the message names the request and why, never a secret."""
+
+    def __init__(self, message: str, *, request: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.request = request  # redacted "METHOD /path?query"
+        self.status = status
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Text with literal secrets, secret query params and Authorization values replaced."""
+    for secret in secrets:
+        if not secret:
+            continue
+        # The encoded forms too: a token with `/` or `+` shows up percent-encoded in URLs.
+        for form in {secret, quote(secret, safe=""), quote(secret, safe="/")}:
+            text = text.replace(form, REDACTED)
+    text = _SECRET_PAIR.sub(lambda m: m.group("name") + REDACTED, text)
+    return _AUTH_VALUE.sub(lambda m: m.group("prefix") + REDACTED, text)
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """`Authorization: Bearer <token>` (HubSpot private apps, Salesforce OAuth access tokens)."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("BearerAuth needs a non-empty token")
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from any message or log line this client produces."""
+        return (self._token,)
+
+    def __repr__(self) -> str:
+        return f"BearerAuth(token={REDACTED!r})"
+
+
+class QueryTokenAuth(requests.auth.AuthBase):
+    """The token as a query parameter (Pipedrive's `api_token`)."""
+
+    def __init__(self, param: str, token: str) -> None:
+        if not param or not token:
+            raise ValueError("QueryTokenAuth needs a parameter name and a non-empty token")
+        self.param = param
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.prepare_url(r.url, {self.param: self._token})
+        return r
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from any message or log line this client produces."""
+        return (self._token,)
+
+    def __repr__(self) -> str:
+        return f"QueryTokenAuth(param={self.param!r}, token={REDACTED!r})"
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs known secrets from urllib3's own log lines (its DEBUG lines print full URLs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        with self._lock:
+            self._secrets.update(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's problem to report, not ours
+            return True
+        with self._lock:
+            secrets = tuple(self._secrets)
+        cleaned = redact(message, secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_LIBRARY_LOG_FILTER = _RedactingFilter()
+_filter_installed = False
+_filter_lock = threading.Lock()
+
+
+def _guard_library_logs(secrets: Iterable[str]) -> None:
+    # Installed on first client rather than at import: importing this module has no side effects.
+    global _filter_installed
+    with _filter_lock:
+        if not _filter_installed:
+            for name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
+                logging.getLogger(name).addFilter(_LIBRARY_LOG_FILTER)
+            _filter_installed = True
+    _LIBRARY_LOG_FILTER.add(secrets)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why one attempt failed, whether another attempt may help, and the server's wait if any."""
+
+    reason: str
+    retryable: bool
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait per a `Retry-After` header (delta-seconds or HTTP-date); None if unusable."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive parse means "assume UTC"
+            when = when.replace(tzinfo=UTC)
+        # An HTTP-date is wall-clock by definition; this is the one place the wall clock is read.
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class HttpClient:
+    """A requests session bound to one API's base URL, with timeouts, retries and a deadline.
+
+    One client per thread (requests.Session is not thread-safe). `deadline` is an absolute
+    time.monotonic() value for the whole extraction: no wait or read runs past it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: requests.auth.AuthBase | None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        deadline: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if max_retries < 0 or connect_timeout <= 0 or read_timeout <= 0:
+            raise ValueError("max_retries must be >= 0 and timeouts > 0")
+        self.base_url = base_url.rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
+        self.auth = auth
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.deadline = deadline
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._secrets: tuple[str, ...] = tuple(getattr(auth, "secrets", ()) or ())
+        self._secret_params = {auth.param} if isinstance(auth, QueryTokenAuth) else set()
+        _guard_library_logs(self._secrets)
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.base_url!r}, auth={self.auth!r})"
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> dict:
+        """GET a path under base_url (or a same-origin absolute URL, e.g. a next link) as JSON."""
+        return self.request("GET", path_or_url, params=params)
+
+    def post(self, path: str, json: Any = None) -> dict:
+        """POST a JSON body (e.g. a search query) and return the JSON response."""
+        return self.request("POST", path, json_body=json)
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> dict:
+        """Send one logical request, retrying transient failures; return the JSON object."""
+        url = self._url(method, path_or_url)
+        described = self.describe(method, url, params)
+        attempts = 0
+        while True:
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                raise HttpError(
+                    f"{described}: the extraction deadline has passed"
+                    + (f" (after {attempts} attempt(s))" if attempts else ""),
+                    request=described,
+                )
+            attempts += 1
+            outcome = self._attempt(method, url, params, json_body, remaining)
+            if not isinstance(outcome, _Failure):
+                return outcome
+            if not outcome.retryable:
+                raise HttpError(
+                    f"{described} failed: {outcome.reason}",
+                    request=described,
+                    status=outcome.status,
+                )
+            if attempts > self.max_retries:
+                raise HttpError(
+                    f"{described} failed after {attempts} attempt{'s' * (attempts > 1)}: "
+                    f"{outcome.reason}",
+                    request=described,
+                    status=outcome.status,
+                )
+            wait = self._wait(attempts, outcome.retry_after)
+            remaining = self._remaining()
+            if remaining is not None and wait >= remaining:
+                # Waiting past the deadline (or retrying before the server allows) cannot help.
+                raise HttpError(
+                    f"{described} failed: {outcome.reason}; the next attempt in {wait:.1f}s "
+                    f"would pass the extraction deadline ({max(remaining, 0):.1f}s left)",
+                    request=described,
+                    status=outcome.status,
+                )
+            log.warning(
+                "%s: %s; retry %d of %d in %.2fs",
+                described,
+                outcome.reason,
+                attempts,
+                self.max_retries,
+                wait,
+            )
+            self._sleep(wait)
+
+    def describe(self, method: str, url: str, params: Mapping[str, Any] | None = None) -> str:
+        """`METHOD /path?query` for messages: no host, secret params and tokens as `***`."""
+        split = urlsplit(url)
+        pairs = parse_qsl(split.query, keep_blank_values=True)
+        for key, value in (params or {}).items():
+            values = value if isinstance(value, list | tuple) else [value]
+            pairs.extend((key, str(v)) for v in values if v is not None)
+        query = "&".join(f"{k}={REDACTED if self._is_secret_param(k) else v}" for k, v in pairs)
+        return self._redact(f"{method} {split.path or '/'}" + (f"?{query}" if query else ""))
+
+    def _is_secret_param(self, name: str) -> bool:
+        return name in self._secret_params or bool(SECRET_PARAM.search(name))
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def _url(self, method: str, path_or_url: str) -> str:
+        if "://" not in path_or_url:
+            return f"{self.base_url}/{path_or_url.lstrip('/')}"
+        split = urlsplit(path_or_url)
+        if (split.scheme, split.netloc) != self._origin:
+            # Next links come from the server; the token must never follow one off-site.
+            raise HttpError(
+                f"refusing to send credentials to {split.scheme}://{split.netloc}: "
+                f"not the API's origin {self._origin[0]}://{self._origin[1]}",
+                request=self.describe(method, path_or_url),
+            )
+        return path_or_url
+
+    def _remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _wait(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        # Full jitter: spreads retries of parallel tasks instead of synchronising them.
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return self._rng.uniform(0, ceiling)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        remaining: float | None,
+    ) -> dict | _Failure:
+        read_timeout = self.read_timeout if remaining is None else min(self.read_timeout, remaining)
+        connect_timeout = (
+            self.connect_timeout if remaining is None else min(self.connect_timeout, remaining)
+        )
+        deadline_bound = remaining is not None and remaining < self.read_timeout
+        try:
+            with self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                auth=self.auth,
+                timeout=(connect_timeout, read_timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                body = self._read_body(response)
+        except requests.exceptions.ConnectTimeout:
+            return _Failure(f"connect timed out after {connect_timeout:.1f}s", retryable=True)
+        except requests.exceptions.ReadTimeout:
+            why = " (cut to the extraction deadline)" if deadline_bound else ""
+            return _Failure(f"read timed out after {read_timeout:.1f}s{why}", retryable=True)
+        except requests.exceptions.SSLError as exc:
+            # A certificate problem does not fix itself between retries.
+            return _Failure(f"TLS error: {self._short(exc)}", retryable=False)
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            # requests wraps urllib3's reason in "Max retries exceeded" (urllib3 does no
+            # retries here); the reason alone is what a reader needs.
+            inner = exc.args[0] if exc.args else None
+            cause = getattr(inner, "reason", None) or exc
+            return _Failure(f"connection error: {self._short(cause)}", retryable=True)
+        except _BodyFailed as exc:
+            return _Failure(str(exc), retryable=True)
+        except requests.exceptions.RequestException as exc:
+            return _Failure(f"{type(exc).__name__}: {self._short(exc)}", retryable=False)
+        return self._interpret(response, body)
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        chunks = []
+        try:
+            for chunk in response.iter_content(_CHUNK_BYTES):
+                chunks.append(chunk)
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    raise _BodyFailed("response body still arriving at the extraction deadline")
+        except requests.exceptions.ChunkedEncodingError:
+            # urllib3's IncompleteRead repr is unreadable in a task log; say what happened.
+            declared = response.headers.get("Content-Length")
+            of = f" of the {declared} bytes declared" if declared else ""
+            raise _BodyFailed(
+                f"HTTP {response.status_code} body cut off: the connection closed before all{of}"
+                " arrived"
+            ) from None
+        return b"".join(chunks)
+
+    def _interpret(self, response: requests.Response, body: bytes) -> dict | _Failure:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            return _Failure(
+                f"HTTP {status}{self._excerpt(body)}",
+                retryable=True,
+                status=status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if 300 <= status < 400:
+            location = self._redact(response.headers.get("Location", "?"))
+            return _Failure(
+                f"HTTP {status} redirect to {location} (redirects are not followed)",
+                retryable=False,
+                status=status,
+            )
+        if status >= 400 or status < 200:
+            return _Failure(f"HTTP {status}{self._excerpt(body)}", retryable=False, status=status)
+        if status == 204:
+            return {}
+        try:
+            document = json.loads(body)
+        except ValueError:
+            declared = response.headers.get("Content-Length")
+            size = f"{len(body)} bytes" + (f" of {declared} declared" if declared else "")
+            return _Failure(
+                f"HTTP {status} body is not valid JSON ({size}, truncated?){self._excerpt(body)}",
+                retryable=True,
+                status=status,
+            )
+        if not isinstance(document, dict):
+            return _Failure(
+                f"HTTP {status} body is JSON {type(document).__name__}, expected an object",
+                retryable=False,
+                status=status,
+            )
+        return document
+
+    def _excerpt(self, body: bytes) -> str:
+        if not body:
+            return ""
+        text = body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+        text = " ".join(text.split())  # one line in the task log
+        if len(text) > BODY_EXCERPT_CHARS:
+            text = text[:BODY_EXCERPT_CHARS] + "..."
+        return f": {self._redact(text)}"
+
+    def _short(self, exc: BaseException) -> str:
+        return self._redact(str(exc))[:BODY_EXCERPT_CHARS]
+
+
+class _BodyFailed(Exception):
+    """The body was cut off, or the deadline passed while it was still streaming in."""
