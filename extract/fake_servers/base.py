@@ -60,6 +60,8 @@ class Request:
         headers = {
             k: _redact_auth_header(v)
             if k.lower() in ("authorization", "proxy-authorization")
+            else REDACTED
+            if _SECRET_PARAM.search(k)  # e.g. Pipedrive's `x-api-token`
             else v
             for k, v in self.headers.items()
         }
@@ -179,6 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive: connectors reuse connections, so the fake server must allow it.
     protocol_version = "HTTP/1.1"
     timeout = IDLE_CONNECTION_TIMEOUT  # an idle or silent client cannot hold a thread forever
+    # Headers and body go out in separate writes: with Nagle's algorithm and delayed ACKs
+    # every response on a kept-alive connection would wait ~40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -288,7 +293,11 @@ class FakeApiServer:
     """A loopback HTTP API in a daemon thread: `with FakeApiServer(routes) as s: s.url`."""
 
     def __init__(
-        self, routes: Mapping[tuple[str, str], Handler] | None = None, *, host: str = "127.0.0.1"
+        self,
+        routes: Mapping[tuple[str, str], Handler] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -299,6 +308,7 @@ class FakeApiServer:
         if not loopback or ":" in host:
             raise ValueError(f"FakeApiServer binds to an IPv4 loopback address only, not {host!r}")
         self.host = host
+        self.port = port  # 0: a free port picked by the OS
         self.routes: dict[tuple[str, str], Handler] = {
             (method.upper(), path): handler for (method, path), handler in (routes or {}).items()
         }
@@ -346,11 +356,11 @@ class FakeApiServer:
             return [r for r in self.requests if r.path == path and method in (None, r.method)]
 
     def start(self) -> FakeApiServer:
-        """Bind a free port and serve in a daemon thread."""
+        """Bind the port (a free one by default) and serve in a daemon thread."""
         if self._httpd is not None:
             return self
         self.stopping.clear()
-        self._httpd = _Server((self.host, 0), _Handler)
+        self._httpd = _Server((self.host, self.port), _Handler)
         self._httpd.app = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
