@@ -52,3 +52,36 @@ def test_missing_fx_rate_fails_the_build_naming_currency_and_month(tmp_path, gol
     assert "Missing FX rate(s) to EUR" in message
     assert "currency=USD, month=2026-04-01" in message
     assert not config.published_path.exists()
+
+
+def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, golden_as_of):
+    # GIVEN a deal line with a bad amount (quarantined) and an activity of an unknown deal
+    import duckdb
+
+    landing = copy_golden_landing(tmp_path / "landing")
+    with (landing / "deals.csv").open("a") as fh:
+        fh.write("D99,Bad,direct,Qualified,open,12 000,EUR,u1,Alice,C9,,2026-02-01T00:00:00Z,,\n")
+    with (landing / "activities.csv").open("a") as fh:
+        fh.write("A999,D98,call,2026-02-02T00:00:00Z,u1\n")
+    config, night = _night(tmp_path, golden_as_of, landing=landing)
+    # WHEN the night runs
+    result = night()
+    # THEN the load reports the quarantined row and the mart counts both
+    assert result["loads"][0]["rows_quarantined"] == 1
+    con = duckdb.connect(str(config.published_path), read_only=True)
+    try:
+        counts = dict(
+            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
+        )
+    finally:
+        con.close()
+    assert counts["quarantined_rows"] == 1
+    assert counts["activities_without_deal"] == 1
+    raw = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        quarantined = raw.execute(
+            "select _source_file, line_number, reason from raw._quarantine"
+        ).fetchall()
+    finally:
+        raw.close()
+    assert quarantined == [("deals.csv", 17, "amount is not a number: '12 000'")]

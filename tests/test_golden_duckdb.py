@@ -86,3 +86,22 @@ def _golden_amount_total() -> str:
             Decimal(r["amount_reporting"]) for r in csv.DictReader(fh) if r["amount_reporting"]
         )
     return f"{total:.2f}"
+
+
+def test_data_quality_mart_counts_what_left_the_figures(golden_night):
+    # The golden data load cleanly; D6 is the one deal without an amount.
+    config, _ = golden_night
+    con = duckdb.connect(str(config.published_path), read_only=True)
+    try:
+        counts = dict(
+            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
+        )
+    finally:
+        con.close()
+    assert counts == {
+        "quarantined_rows": 0,
+        "stage_changes_without_deal": 0,
+        "activities_without_deal": 0,
+        "deals_without_amount": 1,
+        "open_deals_now_in_lost_stage": 0,
+    }

@@ -1,0 +1,94 @@
+{#- What did not make it into the figures, counted: nothing is dropped silently. -#}
+
+with
+
+quarantine as (
+
+    select * from {{ ref('stg_load_audit__quarantine') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('int_deals__enriched') }}
+
+),
+
+stage_changes as (
+
+    select * from {{ ref('int_deal_stage_changes__unioned') }}
+
+),
+
+activities as (
+
+    select * from {{ ref('int_activities__unioned') }}
+
+),
+
+checks as (
+
+    select
+        'quarantined_rows' as check_name,
+        count(*) as affected_rows,
+        'source rows not loaded (see raw._quarantine for file, line, reason)' as effect
+    from quarantine
+
+    union all
+
+    select
+        'stage_changes_without_deal' as check_name,
+        count(*) as affected_rows,
+        'stage changes of deals missing from the deals files: not in any mart' as effect
+    from stage_changes
+    where
+        not exists (
+            select 1 from deals
+            where deals.deal_id = stage_changes.deal_id
+        )
+
+    union all
+
+    select
+        'activities_without_deal' as check_name,
+        count(*) as affected_rows,
+        'activities of deals missing from the deals files: no touch counted' as effect
+    from activities
+    where
+        not exists (
+            select 1 from deals
+            where deals.deal_id = activities.deal_id
+        )
+
+    union all
+
+    select
+        'deals_without_amount' as check_name,
+        count(*) as affected_rows,
+        'deals without amount: counted, left out of amount averages and totals' as effect
+    from deals
+    where amount is null
+
+    union all
+
+    select
+        'open_deals_now_in_lost_stage' as check_name,
+        count(*) as affected_rows,
+        'open deals whose current CRM stage maps to lost: not in the pipeline snapshot'
+            as effect
+    from deals
+    where status = 'open' and current_funnel_stage = 'lost'
+
+),
+
+final as (
+
+    select
+        check_name,
+        affected_rows,
+        effect
+    from checks
+
+)
+
+select * from final
