@@ -65,10 +65,11 @@ class LoadReport:
     files: list[FileLoad] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    api_rows: dict[str, int] = field(default_factory=dict)  # raw table -> records merged
 
     @property
     def rows_loaded(self) -> int:
-        return sum(f.rows_loaded for f in self.files)
+        return sum(f.rows_loaded for f in self.files) + sum(self.api_rows.values())
 
     @property
     def rows_quarantined(self) -> int:
@@ -83,6 +84,7 @@ class LoadReport:
             "rows_quarantined": self.rows_quarantined,
             "errors": list(self.errors),
             "ignored_files": list(self.ignored),
+            "api_rows": dict(self.api_rows),
         }
 
 

@@ -93,3 +93,15 @@
 {% macro type_double() -%}
     double precision
 {%- endmacro %}
+
+{#- A JSON text column's member as text: json_text('record', 'id') or a nested path
+    json_text('record', 'data', 'field_key'). JSON null is SQL NULL. -#}
+{% macro json_text(column) -%}
+    {{ return(adapter.dispatch('json_text', 'crm_funnel')(column, varargs)) }}
+{%- endmacro %}
+{% macro default__json_text(column, keys) -%}
+    (cast({{ column }} as json) #>> '{ {{- keys | join(',') -}} }')
+{%- endmacro %}
+{% macro duckdb__json_text(column, keys) -%}
+    json_extract_string({{ column }}, '$.{{ keys | join('.') }}')
+{%- endmacro %}

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from extract.sources import canonical_csv
+from extract.sources import canonical_csv, pipedrive
 from extract.warehouse import RawObject
 
 SOURCE_TYPES: dict[str, ModuleType] = {
     canonical_csv.TYPE: canonical_csv,
+    pipedrive.TYPE: pipedrive,
 }
 
 

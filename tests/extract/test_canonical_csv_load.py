@@ -242,6 +242,7 @@ def test_every_row_lands_in_raw_as_text_with_load_metadata(config, landing, wh):
         "rows_quarantined": 0,
         "errors": [],
         "ignored_files": [],
+        "api_rows": {},
     }
     batch = {
         table: (batch_id, loaded_at)

@@ -1,0 +1,191 @@
+"""Landing API records in raw: written in batches as pages arrive, merged in one transaction.
+
+A night of an API source stages every page in temp tables of the warehouse connection (so
+memory stays flat however many records the CRM holds), and only once the whole window has
+been read, one transaction replaces the raw rows whose merge key was re-read and records
+the batch and the new high-water mark. A failure before that leaves raw as it was, and a
+rerun of the night (or a backfill over several nights) merges to the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from extract.warehouse import RAW_SCHEMA, RawObject
+
+log = logging.getLogger(__name__)
+
+API_COLUMNS = ("record_id", "merge_key", "record")
+
+
+def api_object(table: str) -> RawObject:
+    """The raw table of one API object: the record as JSON text, keyed for merging."""
+    return RawObject(table=table, columns=API_COLUMNS, required_columns=())
+
+
+def ensure_watermarks(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""create table if not exists {RAW_SCHEMA}._api_watermarks (
+                source_system varchar not null,
+                raw_table varchar not null,
+                high_water varchar not null,
+                primary key (source_system, raw_table)
+            )"""
+    )
+
+
+def watermark(con: duckdb.DuckDBPyConnection, source_system: str, table: str) -> str | None:
+    """The highest cursor value (e.g. update time) merged so far for a source's table."""
+    ensure_watermarks(con)
+    rows = con.execute(
+        f"""select high_water from {RAW_SCHEMA}._api_watermarks
+            where source_system = ? and raw_table = ?""",
+        [source_system, table],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+@dataclass
+class _Staged:
+    obj: RawObject
+    replace_all: bool
+    rows: int = 0
+    high_water: str | None = None
+
+
+class ApiNight:
+    """Stage one source's records for a night, then merge them into raw at once."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str) -> None:
+        self.con = con
+        self.source_system = source_system
+        self._staged: dict[str, _Staged] = {}
+        self._ordinal = 0
+        ensure_watermarks(con)
+
+    def _stage_table(self, obj: RawObject) -> str:
+        return f"_stage_{obj.table}"
+
+    def begin(self, obj: RawObject, *, replace_all: bool = False) -> None:
+        """Start staging an object; `replace_all` swaps the whole table (small lookups)."""
+        self.con.execute(f"drop table if exists {self._stage_table(obj)}")
+        self.con.execute(
+            f"""create temp table {self._stage_table(obj)} (
+                    record_id varchar, merge_key varchar, record varchar,
+                    _source_file varchar, _row_number bigint)"""
+        )
+        self._staged[obj.table] = _Staged(obj, replace_all)
+
+    def add(
+        self,
+        obj: RawObject,
+        records: Iterable[dict],
+        *,
+        endpoint: str,
+        record_id: Callable[[dict], object],
+        merge_key: Callable[[dict], object] | None = None,
+        cursor_value: Callable[[dict], str | None] | None = None,
+    ) -> int:
+        """Stage one batch (a page) of records; returns how many."""
+        staged = self._staged[obj.table]
+        ids, keys, bodies, ordinals = [], [], [], []
+        for record in records:
+            self._ordinal += 1
+            rid = str(record_id(record))
+            ids.append(rid)
+            keys.append(str(merge_key(record)) if merge_key else rid)
+            # The record as the API gave it; sort_keys only fixes the text for reruns.
+            bodies.append(json.dumps(record, sort_keys=True, ensure_ascii=False))
+            ordinals.append(self._ordinal)
+            if cursor_value is not None:
+                value = cursor_value(record)
+                if value and (staged.high_water is None or value > staged.high_water):
+                    staged.high_water = value
+        if ids:
+            self.con.execute(
+                f"""insert into {self._stage_table(obj)}
+                    select unnest(?), unnest(?), unnest(?), ?, unnest(?)""",
+                [ids, keys, bodies, endpoint, ordinals],
+            )
+        staged.rows += len(ids)
+        return len(ids)
+
+    def merge(self) -> dict[str, int]:
+        """Replace re-read rows in raw, in one transaction; return rows merged per table."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        merged: dict[str, int] = {}
+        con = self.con
+        con.execute("begin transaction")
+        try:
+            for staged in self._staged.values():
+                obj, stage = staged.obj, self._stage_table(staged.obj)
+                batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][
+                    0
+                ]
+                if staged.replace_all:
+                    con.execute(
+                        f"delete from {obj.qualified} where _source_system = ?",
+                        [self.source_system],
+                    )
+                else:
+                    con.execute(
+                        f"""delete from {obj.qualified}
+                            where _source_system = ?
+                              and merge_key in (select merge_key from {stage})""",
+                        [self.source_system],
+                    )
+                # A record read twice in one night (it changed between pages): the last wins.
+                con.execute(
+                    f"""insert into {obj.qualified}
+                        select record_id, merge_key, record, ?, ?, ?, _source_file, _row_number
+                        from {stage}
+                        qualify row_number() over (
+                            partition by record_id order by _row_number desc
+                        ) = 1""",
+                    [self.source_system, batch_id, now],
+                )
+                merged[obj.table] = con.execute(
+                    f"select count(distinct record_id) from {stage}"
+                ).fetchall()[0][0]
+                con.execute(
+                    f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, 0, ?, null)",
+                    [
+                        batch_id,
+                        self.source_system,
+                        obj.table,
+                        f"api:{obj.table}",
+                        "",
+                        merged[obj.table],
+                        now,
+                    ],
+                )
+                if staged.high_water is not None:
+                    con.execute(
+                        f"""insert or replace into {RAW_SCHEMA}._api_watermarks
+                            values (?, ?, greatest(?, coalesce((
+                                select high_water from {RAW_SCHEMA}._api_watermarks
+                                where source_system = ? and raw_table = ?), ?)))""",
+                        [
+                            self.source_system,
+                            obj.table,
+                            staged.high_water,
+                            self.source_system,
+                            obj.table,
+                            staged.high_water,
+                        ],
+                    )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            for staged in self._staged.values():
+                con.execute(f"drop table if exists {self._stage_table(staged.obj)}")
+        log.info("%s: merged %s", self.source_system, merged)
+        return merged

@@ -1,0 +1,205 @@
+"""Pipedrive API source: deals, their stage history (deal flow), stages, pipelines, users,
+the lead-source options and activities, landed in raw and merged by key each night.
+
+Three parts, as every API source: the client (extract.http, token as `api_token`), the
+endpoints below (what is read, keyed how), and the night (window, paging, merge through
+extract.api_load). Field meanings: docs/fake_servers/pipedrive.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from extract.api_load import ApiNight, api_object, watermark
+from extract.http import HttpClient, QueryTokenAuth
+from extract.pagination import batched, paginate
+from extract.warehouse import LoadError, LoadReport
+
+log = logging.getLogger(__name__)
+
+TYPE = "pipedrive"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    table: str
+    replace_all: bool  # small lookups are re-read whole every night
+
+
+DEALS = Endpoint("/api/v2/deals", "pipedrive__deals", False)
+ACTIVITIES = Endpoint("/api/v2/activities", "pipedrive__activities", False)
+STAGES = Endpoint("/api/v2/stages", "pipedrive__stages", True)
+PIPELINES = Endpoint("/api/v2/pipelines", "pipedrive__pipelines", True)
+DEAL_FIELDS = Endpoint("/api/v2/dealFields", "pipedrive__deal_field_options", True)
+USERS = Endpoint("/v1/users", "pipedrive__users", True)
+FLOW = Endpoint("/v1/deals/{id}/flow", "pipedrive__deal_flow", False)
+
+ENDPOINTS = (DEALS, ACTIVITIES, STAGES, PIPELINES, DEAL_FIELDS, USERS, FLOW)
+RAW_OBJECTS = tuple(api_object(e.table) for e in ENDPOINTS)
+_OBJECTS = {e.table: obj for e, obj in zip(ENDPOINTS, RAW_OBJECTS, strict=True)}
+
+DEFAULTS = {
+    "token_env": "PIPEDRIVE_API_TOKEN",
+    "lookback_hours": 24,
+    "full_refresh": False,
+    "page_size": 500,
+    "deadline_minutes": 120,
+    "max_pages": 100_000,
+}
+
+
+def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
+    """Settings: base_url (required), token_env, lookback_hours, full_refresh, page_size, ..."""
+    where.mapping(settings, "", required={"base_url"}, optional=set(DEFAULTS))
+    out = {**DEFAULTS, **settings, "base_url": where.string(settings["base_url"], "base_url")}
+    for key in ("lookback_hours", "page_size", "deadline_minutes", "max_pages"):
+        out[key] = where.positive_int(out[key], key)
+    if not isinstance(out["full_refresh"], bool):
+        raise where.error("full_refresh", "must be true or false")
+    out["token_env"] = where.string(out["token_env"], "token_env")
+    return out
+
+
+def _token(source: Any) -> str:
+    name = source.settings["token_env"]
+    token = os.environ.get(name)
+    if not token:
+        raise LoadError(f"{source.name}: no API token: set the environment variable {name}")
+    return token
+
+
+def _v2_pages(client: HttpClient, path: str, params: dict, max_pages: int) -> Iterator[dict]:
+    def fetch(cursor: str | None) -> dict:
+        return client.get(path, {**params, **({"cursor": cursor} if cursor else {})})
+
+    return paginate(
+        fetch,
+        lambda page: (page.get("additional_data") or {}).get("next_cursor"),
+        max_pages=max_pages,
+    )
+
+
+def _v1_pages(client: HttpClient, path: str, limit: int, max_pages: int) -> Iterator[dict]:
+    def fetch(start: str | None) -> dict:
+        return client.get(path, {"start": start or "0", "limit": limit})
+
+    def next_start(page: dict) -> str | None:
+        paging = ((page.get("additional_data") or {}).get("pagination")) or {}
+        more = paging.get("more_items_in_collection")
+        return str(paging["next_start"]) if more and "next_start" in paging else None
+
+    return paginate(fetch, next_start, max_pages=max_pages)
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> LoadReport:
+    """Read the window up to the as-of time (from the last high-water mark minus the
+    lookback, or everything on a full refresh) and merge it into raw."""
+    s = source.settings
+    client = HttpClient(
+        s["base_url"],
+        auth=QueryTokenAuth("api_token", _token(source)),
+        deadline=time.monotonic() + 60 * s["deadline_minutes"],
+    )
+    night = ApiNight(con, source.name)
+    since = None if s["full_refresh"] else watermark(con, source.name, DEALS.table)
+    window = {"updated_until": _rfc3339(as_of)}
+    if since:
+        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        window["updated_since"] = _rfc3339(start - timedelta(hours=s["lookback_hours"]))
+    size, cap = s["page_size"], s["max_pages"]
+
+    with client:
+        for endpoint in (STAGES, PIPELINES):
+            night.begin(_OBJECTS[endpoint.table], replace_all=True)
+            for page in _v2_pages(client, endpoint.path, {"limit": size}, cap):
+                night.add(
+                    _OBJECTS[endpoint.table],
+                    page.get("data") or [],
+                    endpoint=endpoint.path,
+                    record_id=lambda r: r["id"],
+                )
+
+        night.begin(_OBJECTS[USERS.table], replace_all=True)
+        night.add(
+            _OBJECTS[USERS.table],
+            client.get(USERS.path).get("data") or [],
+            endpoint=USERS.path,
+            record_id=lambda r: r["id"],
+        )
+
+        # Lead sources are the options of the `channel` deal field, one record per option.
+        night.begin(_OBJECTS[DEAL_FIELDS.table], replace_all=True)
+        for page in _v2_pages(client, DEAL_FIELDS.path, {"limit": size}, cap):
+            options = [
+                {"field_code": f["field_code"], **option}
+                for f in page.get("data") or []
+                if f.get("field_code") == "channel"
+                for option in f.get("options") or []
+            ]
+            night.add(
+                _OBJECTS[DEAL_FIELDS.table],
+                options,
+                endpoint=DEAL_FIELDS.path,
+                record_id=lambda r: f"{r['field_code']}:{r['id']}",
+            )
+
+        # Deals changed in the window, deleted ones included (kept, flagged by status).
+        night.begin(_OBJECTS[DEALS.table])
+        night.begin(_OBJECTS[FLOW.table])
+        for status in ("open,won,lost", "deleted"):
+            params = {"limit": size, "status": status, **window}
+            for page in _v2_pages(client, DEALS.path, params, cap):
+                deals = page.get("data") or []
+                night.add(
+                    _OBJECTS[DEALS.table],
+                    deals,
+                    endpoint=DEALS.path,
+                    record_id=lambda r: r["id"],
+                    cursor_value=lambda r: r.get("update_time"),
+                )
+                for deal in deals:
+                    if deal.get("status") == "deleted":
+                        continue
+                    # A deal's whole flow is re-read and replaces the old one (merge by deal).
+                    path = FLOW.path.format(id=deal["id"])
+                    for batch in batched(_flow_entries(client, path, cap), size):
+                        night.add(
+                            _OBJECTS[FLOW.table],
+                            batch,
+                            endpoint=FLOW.path,
+                            record_id=lambda r: r["data"]["id"],
+                            merge_key=lambda r, d=deal["id"]: d,
+                        )
+
+        night.begin(_OBJECTS[ACTIVITIES.table])
+        for page in _v2_pages(client, ACTIVITIES.path, {"limit": size, **window}, cap):
+            night.add(
+                _OBJECTS[ACTIVITIES.table],
+                page.get("data") or [],
+                endpoint=ACTIVITIES.path,
+                record_id=lambda r: r["id"],
+            )
+
+    report = LoadReport(source.name, api_rows=night.merge())
+    log.info("%s: window %s, merged %s", source.name, window, report.api_rows)
+    return report
+
+
+def _flow_entries(client: HttpClient, path: str, max_pages: int) -> Iterator[dict]:
+    for page in _v1_pages(client, path, 500, max_pages):
+        for entry in page.get("data") or []:
+            if entry.get("object") == "dealChange":
+                yield entry
