@@ -85,3 +85,163 @@ def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypat
     actual = _marts(api.published_path, SAME_ROWS)
     for name in SAME_ROWS:
         assert actual[name] == expected[name], name
+
+
+ALL_MARTS = (
+    *SAME_ROWS,
+    "fct_deals",
+    "fct_deal_stage_spells",
+    "fct_deal_funnel",
+    "mart_rep_performance",
+    "mart_data_quality",
+)
+
+
+def _api_config(root, url, *, full_refresh=False):
+    flag = "true" if full_refresh else "false"
+    return _config(
+        root,
+        f"  - {{name: demo_crm, type: pipedrive, base_url: '{url}',"
+        f" token_env: PIPEDRIVE_TEST_TOKEN, page_size: 100, full_refresh: {flag}}}\n",
+    )
+
+
+def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from extract.pipeline import parse_as_of, run_night
+    from extract.sample_data import PIPELINES
+
+    monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
+    dataset = SampleDataset(sample)
+    with build_server(dataset, token=TOKEN) as server:
+        # GIVEN a first night, then a day of changes in the CRM
+        incremental = _api_config(tmp_path / "incremental", server.url)
+        run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=incremental)
+        new_business = PIPELINES[0]
+        open_deals = dataset.rows(
+            "select deal_id from deals where status = 'open' and pipeline = ? "
+            "and stage = 'Prospect' order by deal_id limit 2",
+            [new_business.name],
+        )
+        assert len(open_deals) == 2
+        moved, won = (r["deal_id"] for r in open_deals)
+        lost = dataset.rows("select deal_id from deals where status = 'lost' limit 1")[0]
+        at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+        dataset.move_deal(moved, "Contacted", at=at)
+        dataset.move_deal(won, new_business.won_stage, at=at, status="won")
+        dataset.delete_deal(lost["deal_id"], at=at)
+        dataset.add_deal(
+            {
+                "deal_id": "D0900001",
+                "deal_name": "New",
+                "pipeline": new_business.name,
+                "stage": "Prospect",
+                "status": "open",
+                "amount": "1000.00",
+                "currency": "USD",
+                "owner_id": "U1001",
+                "owner_name": "x",
+                "company_id": "C900001",
+                "lead_source": "Referral",
+                "created_at": "2026-07-01T10:00:00Z",
+            },
+            at=at,
+        )
+        # WHEN the next night runs incrementally, and another warehouse refreshes fully
+        as_of = parse_as_of("2026-07-02T00:00:00Z")
+        second = run_night(as_of=as_of, run_id="n2", config=incremental)
+        full = _api_config(tmp_path / "full", server.url, full_refresh=True)
+        run_night(as_of=as_of, run_id="full", config=full)
+    # THEN the incremental night read only the changed deals and gives the same marts
+    assert second["loads"][0]["api_rows"]["pipedrive__deals"] < 300
+    incremental_marts = _marts(incremental.published_path, ALL_MARTS)
+    full_marts = _marts(full.published_path, ALL_MARTS)
+    for name in ALL_MARTS:
+        assert incremental_marts[name] == full_marts[name], name
+    deals = {row[0]: row for row in full_marts["fct_deals"]}
+    assert "demo_crm:900001" in deals
+    assert f"demo_crm:{int(lost['deal_id'][1:])}" not in deals
+
+
+def _raw_counts(config):
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw' "
+                "order by 1"
+            ).fetchall()
+        ]
+        return {t: con.execute(f'select count(*) from raw."{t}"').fetchall()[0][0] for t in tables}
+    finally:
+        con.close()
+
+
+def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
+    sample, tmp_path, monkeypatch, caplog
+):
+    import logging
+
+    from extract.fake_servers.base import Fault
+    from extract.http import HttpError
+    from extract.pipeline import extract_source, parse_as_of
+
+    monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
+    caplog.set_level(logging.DEBUG)
+    as_of = parse_as_of("2026-07-01T00:00:00Z")
+    with build_server(SampleDataset(sample), token=TOKEN) as server:
+        config = _api_config(tmp_path / "faults", server.url)
+        # GIVEN transient faults: a 429 with Retry-After, a burst of 503s, a cut-off body
+        server.faults.add("/api/v2/deals", Fault(status=429, retry_after=1, body={"error": "x"}))
+        server.faults.add("/v1/deals/5/flow", Fault(status=503, body="busy", times=3))
+        server.faults.add("/api/v2/activities", Fault(truncate="half_json"))
+        # WHEN the night extracts THEN it completes with every record
+        first = extract_source("demo_crm", as_of=as_of, config=config)
+        assert first["api_rows"]["pipedrive__deals"] == 300
+        complete = _raw_counts(config)
+        # GIVEN a fault that does not pass (a 400 on activities, after deals were paged)
+        server.faults.add(
+            "/api/v2/activities", Fault(status=400, body={"success": False, "error": "bad"})
+        )
+        # WHEN the next night runs THEN it fails naming the request, and raw is untouched
+        with pytest.raises(HttpError) as failure:
+            extract_source("demo_crm", as_of=as_of, config=config)
+        assert "GET /api/v2/activities" in str(failure.value)
+        assert "400" in str(failure.value)
+        assert _raw_counts(config) == complete
+        # AND a rerun (its window from the unchanged high-water mark) completes the night
+        extract_source("demo_crm", as_of=as_of, config=config)
+        after = _raw_counts(config)
+        assert after.pop("_batches") > complete["_batches"]  # its own batch records
+        assert after == {k: v for k, v in complete.items() if k != "_batches"}
+    # The planted token is nowhere: not in logs, not in the error, not in raw.
+    assert TOKEN not in caplog.text
+    assert TOKEN not in str(failure.value)
+    raw = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        hits = raw.execute(
+            "select count(*) from raw.pipedrive__deals where record like ? or _source_file like ?",
+            [f"%{TOKEN}%", f"%{TOKEN}%"],
+        ).fetchall()[0][0]
+    finally:
+        raw.close()
+    assert hits == 0
+
+
+def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, monkeypatch, capfd):
+    from extract.pipeline import parse_as_of, run_night
+
+    monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
+    with build_server(SampleDataset(sample), token=TOKEN) as server:
+        config = _api_config(tmp_path / "secret", server.url)
+        result = run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="s", config=config)
+    # XCom is the returned summary; dbt writes manifests, run results and logs.
+    assert TOKEN not in repr(result)
+    out, err = capfd.readouterr()
+    assert TOKEN not in out + err
+    artifacts = [p for p in config.state_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "manifest.json" for p in artifacts)
+    for path in artifacts:
+        assert TOKEN.encode() not in path.read_bytes(), path
