@@ -9,10 +9,14 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 BI_STAMP := $(BI_VENV)/.installed
 
-.PHONY: run test lint format lock install clean benchmark
+.PHONY: run run-pipedrive test lint format lock install clean benchmark
 
 run: $(STAMP)
 	$(VENV)/bin/python -m extract.demo
+
+# The same night, reading the deals from the local fake Pipedrive API over HTTP.
+run-pipedrive: $(STAMP)
+	$(VENV)/bin/python -m extract.demo --crm pipedrive
 
 test: $(STAMP) $(BI_STAMP) lint
 	$(VENV)/bin/python -m pytest

@@ -1,4 +1,8 @@
-"""`make run`: generate sample CRM data, run one night through real Airflow, print the funnel."""
+"""`make run`: generate sample CRM data, run one night through real Airflow, print the funnel.
+
+`--crm pipedrive` (`make run-pipedrive`) serves the same sample data from the local fake
+Pipedrive API and runs the night against it over HTTP instead of the CSV files.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,21 @@ import json
 import shutil
 import sys
 import time
-from datetime import date, datetime
+from contextlib import ExitStack
+from datetime import date, timedelta
 from pathlib import Path
 
 from extract import REPO_ROOT, local_airflow
 from extract.config import config_path, load_config
+from extract.fake_servers import pipedrive as pipedrive_server
+from extract.fake_servers.dataset import SampleDataset
 from extract.pipeline import parse_as_of
 from extract.report import render
 from extract.sample_data import generate
 
 DEMO_SOURCE = "demo_crm"
+# The fake server's token: a demo value, not a secret.
+FAKE_TOKEN = "demo-pipedrive-token"
 
 
 def ensure_sample_data(landing: Path, deals: int, seed: int, end: date) -> bool:
@@ -45,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deals", type=int, default=20_000, help="sample deals to generate")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--crm",
+        choices=("csv", "pipedrive"),
+        default="csv",
+        help="where the night reads deals from: the CSV files, or the fake Pipedrive API",
+    )
+    parser.add_argument(
         "--as-of",
         default="2026-07-01T00:00:00Z",
         help="the night's as-of time (the sample data ends the day before)",
@@ -59,25 +74,52 @@ def main(argv: list[str] | None = None) -> int:
     log_file.parent.mkdir(parents=True, exist_ok=True)
 
     started = time.monotonic()
-    end = as_of.date() if as_of.time() == datetime.min.time() else as_of.date()
-    end = date.fromordinal(end.toordinal() - 1)
+    end = as_of.date() - timedelta(days=1)
     print(f"1/3 sample data: {args.deals:,} deals up to {end} in {landing}", flush=True)
     if not ensure_sample_data(landing, args.deals, args.seed, end):
         print("    (already generated: unchanged files load as no-ops)", flush=True)
 
-    print(f"2/3 running one night of crm_nightly in Airflow (log: {log_file})", flush=True)
-    env = local_airflow.airflow_env(var / "airflow", config_path())
-    try:
-        local_airflow.ensure_metadata_db(env, log_file)
-        local_airflow.run_night(env, as_of, args.as_of, log_file)
-    except local_airflow.AirflowRunError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    with ExitStack() as stack:
+        pipeline_config, published = config_path(), config.published_path
+        extra_env: dict[str, str] = {}
+        if args.crm == "pipedrive":
+            server = stack.enter_context(
+                pipedrive_server.build_server(SampleDataset(landing), token=FAKE_TOKEN)
+            )
+            print(f"    serving it from the fake Pipedrive API at {server.url}", flush=True)
+            pipeline_config = _pipedrive_config(var / "demo-pipedrive", server.url, landing)
+            published = load_config(pipeline_config).published_path
+            extra_env["PIPEDRIVE_API_TOKEN"] = FAKE_TOKEN
+        print(f"2/3 running one night of crm_nightly in Airflow (log: {log_file})", flush=True)
+        env = {**local_airflow.airflow_env(var / "airflow", pipeline_config), **extra_env}
+        try:
+            local_airflow.ensure_metadata_db(env, log_file)
+            local_airflow.run_night(env, as_of, args.as_of, log_file)
+        except local_airflow.AirflowRunError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     print(f"    done in {time.monotonic() - started:.0f}s", flush=True)
 
     print("3/3 the funnel\n", flush=True)
-    print(render(config.published_path))
+    print(render(published))
     return 0
+
+
+def _pipedrive_config(root: Path, url: str, sample: Path) -> Path:
+    """A pipeline config reading deals from the fake Pipedrive API, spend from its file."""
+    spend = root / "landing" / "spend"
+    spend.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sample / "spend.csv", spend / "spend.csv")
+    path = root / "pipeline.yml"
+    path.write_text(
+        "reporting_currency: USD\n"
+        f"warehouse: {{path: {root}/warehouse.duckdb, publish_dir: {root}/published}}\n"
+        "sources:\n"
+        f"  - {{name: {DEMO_SOURCE}, type: pipedrive, base_url: '{url}',"
+        " token_env: PIPEDRIVE_API_TOKEN}\n"
+        f"  - {{name: demo_spend, type: canonical_csv, landing_dir: {spend}}}\n"
+    )
+    return path
 
 
 if __name__ == "__main__":
