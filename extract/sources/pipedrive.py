@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +23,7 @@ import duckdb
 
 from extract.api_load import ApiNight, api_object, watermark
 from extract.http import HttpClient, QueryTokenAuth
-from extract.pagination import batched, paginate
+from extract.pagination import paginate
 from extract.warehouse import LoadError, LoadReport
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ DEFAULTS = {
     "page_size": 500,
     "deadline_minutes": 120,
     "max_pages": 100_000,
+    "flow_workers": 4,
 }
 
 
@@ -61,7 +65,7 @@ def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
     """Settings: base_url (required), token_env, lookback_hours, full_refresh, page_size, ..."""
     where.mapping(settings, "", required={"base_url"}, optional=set(DEFAULTS))
     out = {**DEFAULTS, **settings, "base_url": where.string(settings["base_url"], "base_url")}
-    for key in ("lookback_hours", "page_size", "deadline_minutes", "max_pages"):
+    for key in ("lookback_hours", "page_size", "deadline_minutes", "max_pages", "flow_workers"):
         out[key] = where.positive_int(out[key], key)
     if not isinstance(out["full_refresh"], bool):
         raise where.error("full_refresh", "must be true or false")
@@ -108,11 +112,8 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
     """Read the window up to the as-of time (from the last high-water mark minus the
     lookback, or everything on a full refresh) and merge it into raw."""
     s = source.settings
-    client = HttpClient(
-        s["base_url"],
-        auth=QueryTokenAuth("api_token", _token(source)),
-        deadline=time.monotonic() + 60 * s["deadline_minutes"],
-    )
+    deadline = time.monotonic() + 60 * s["deadline_minutes"]
+    client = _client(source, deadline)
     night = ApiNight(con, source.name)
     since = None if s["full_refresh"] else watermark(con, source.name, DEALS.table)
     window = {"updated_until": _rfc3339(as_of)}
@@ -121,7 +122,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
         window["updated_since"] = _rfc3339(start - timedelta(hours=s["lookback_hours"]))
     size, cap = s["page_size"], s["max_pages"]
 
-    with client:
+    with client, ExitStack() as stack:
         for endpoint in (STAGES, PIPELINES):
             night.begin(_OBJECTS[endpoint.table], replace_all=True)
             for page in _v2_pages(client, endpoint.path, {"limit": size}, cap):
@@ -159,6 +160,9 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
         # Deals changed in the window, deleted ones included (kept, flagged by status).
         night.begin(_OBJECTS[DEALS.table])
         night.begin(_OBJECTS[FLOW.table])
+        flows = _FlowReader(lambda: _client(source, deadline), cap)
+        stack.callback(flows.close)  # after the pool below has shut down
+        pool = stack.enter_context(ThreadPoolExecutor(s["flow_workers"]))
         for status in ("open,won,lost", "deleted"):
             params = {"limit": size, "status": status, **window}
             for page in _v2_pages(client, DEALS.path, params, cap):
@@ -170,19 +174,17 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
                     record_id=lambda r: r["id"],
                     cursor_value=lambda r: r.get("update_time"),
                 )
-                for deal in deals:
-                    if deal.get("status") == "deleted":
-                        continue
-                    # A deal's whole flow is re-read and replaces the old one (merge by deal).
-                    path = FLOW.path.format(id=deal["id"])
-                    for batch in batched(_flow_entries(client, path, cap), size):
-                        night.add(
-                            _OBJECTS[FLOW.table],
-                            batch,
-                            endpoint=FLOW.path,
-                            record_id=lambda r: r["data"]["id"],
-                            merge_key=lambda r, d=deal["id"]: d,
-                        )
+                # A deal's whole flow is re-read and replaces the old one (merge by deal),
+                # fetched by a few threads (each its own client); added in page order.
+                live = [d for d in deals if d.get("status") != "deleted"]
+                for deal, entries in zip(live, pool.map(flows.read, live), strict=True):
+                    night.add(
+                        _OBJECTS[FLOW.table],
+                        entries,
+                        endpoint=FLOW.path,
+                        record_id=lambda r: r["data"]["id"],
+                        merge_key=lambda r, d=deal["id"]: d,
+                    )
 
         night.begin(_OBJECTS[ACTIVITIES.table])
         for page in _v2_pages(client, ACTIVITIES.path, {"limit": size, **window}, cap):
@@ -198,8 +200,38 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
     return report
 
 
-def _flow_entries(client: HttpClient, path: str, max_pages: int) -> Iterator[dict]:
-    for page in _v1_pages(client, path, 500, max_pages):
-        for entry in page.get("data") or []:
-            if entry.get("object") == "dealChange":
-                yield entry
+def _client(source: Any, deadline: float) -> HttpClient:
+    return HttpClient(
+        source.settings["base_url"],
+        auth=QueryTokenAuth("api_token", _token(source)),
+        deadline=deadline,
+    )
+
+
+class _FlowReader:
+    """Reads a deal's flow with a client per thread (a requests session is not thread-safe)."""
+
+    def __init__(self, make_client: Any, max_pages: int) -> None:
+        self._make_client = make_client
+        self._max_pages = max_pages
+        self._local = threading.local()
+        self._clients: list[HttpClient] = []
+        self._lock = threading.Lock()
+
+    def read(self, deal: dict) -> list[dict]:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._make_client()
+            with self._lock:
+                self._clients.append(client)
+        path = FLOW.path.format(id=deal["id"])
+        return [
+            entry
+            for page in _v1_pages(client, path, 500, self._max_pages)
+            for entry in page.get("data") or []
+            if entry.get("object") == "dealChange"
+        ]
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
