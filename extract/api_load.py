@@ -22,6 +22,7 @@ from extract.warehouse import RAW_SCHEMA, RawObject
 log = logging.getLogger(__name__)
 
 API_COLUMNS = ("record_id", "merge_key", "record")
+STAGING_MEMORY_LIMIT = "256MB"
 
 
 def api_object(table: str) -> RawObject:
@@ -67,6 +68,9 @@ class ApiNight:
         self.source_system = source_system
         self._staged: dict[str, _Staged] = {}
         self._ordinal = 0
+        # Staged pages live in temp tables; a bounded buffer makes DuckDB spill them to
+        # disk, so memory stays flat however many records the CRM holds.
+        con.execute(f"set memory_limit = '{STAGING_MEMORY_LIMIT}'")
         ensure_watermarks(con)
 
     def _stage_table(self, obj: RawObject) -> str:
