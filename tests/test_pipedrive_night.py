@@ -245,3 +245,39 @@ def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, monk
     assert any(p.name == "manifest.json" for p in artifacts)
     for path in artifacts:
         assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
+    # GIVEN the token only in an Airflow connection (here from AIRFLOW_CONN_<ID>)
+    from extract.config import load_config
+    from extract.pipeline import extract_source, parse_as_of
+
+    monkeypatch.delenv("PIPEDRIVE_TEST_TOKEN", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PIPEDRIVE_DEMO", f'{{"conn_type": "http", "password": "{TOKEN}"}}'
+    )
+    with build_server(SampleDataset(sample), token=TOKEN) as server:
+        root = tmp_path / "conn"
+        root.mkdir()
+        (root / "pipeline.yml").write_text(
+            "reporting_currency: USD\n"
+            f"warehouse: {{path: {root}/wh.duckdb, publish_dir: {root}/published}}\n"
+            f"sources: [{{name: demo_crm, type: pipedrive, base_url: '{server.url}',"
+            " airflow_conn_id: pipedrive_demo}]\n"
+        )
+        config = load_config(root / "pipeline.yml")
+        # WHEN the source extracts THEN it authenticates with the connection's password
+        summary = extract_source(
+            "demo_crm", as_of=parse_as_of("2026-07-01T00:00:00Z"), config=config
+        )
+    assert summary["api_rows"]["pipedrive__deals"] == 300
+
+
+def test_missing_token_fails_naming_where_it_looked(sample, tmp_path, monkeypatch):
+    from extract.pipeline import extract_source, parse_as_of
+    from extract.warehouse import LoadError
+
+    monkeypatch.delenv("PIPEDRIVE_TEST_TOKEN", raising=False)
+    config = _api_config(tmp_path / "none", "http://127.0.0.1:9")
+    with pytest.raises(LoadError, match="set the environment variable PIPEDRIVE_TEST_TOKEN"):
+        extract_source("demo_crm", as_of=parse_as_of("2026-07-01T00:00:00Z"), config=config)

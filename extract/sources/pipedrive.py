@@ -9,7 +9,6 @@ extract.api_load). Field meanings: docs/fake_servers/pipedrive.md.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +21,10 @@ from typing import Any
 import duckdb
 
 from extract.api_load import ApiNight, api_object, watermark
+from extract.credentials import resolve_token
 from extract.http import HttpClient, QueryTokenAuth
 from extract.pagination import paginate
-from extract.warehouse import LoadError, LoadReport
+from extract.warehouse import LoadReport
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ _OBJECTS = {e.table: obj for e, obj in zip(ENDPOINTS, RAW_OBJECTS, strict=True)}
 
 DEFAULTS = {
     "token_env": "PIPEDRIVE_API_TOKEN",
+    "airflow_conn_id": None,
     "lookback_hours": 24,
     "full_refresh": False,
     "page_size": 500,
@@ -62,7 +63,8 @@ DEFAULTS = {
 
 
 def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
-    """Settings: base_url (required), token_env, lookback_hours, full_refresh, page_size, ..."""
+    """Settings: base_url (required); the token from `airflow_conn_id` (a connection's
+    password) or `token_env` (an environment variable); lookback_hours, full_refresh, ..."""
     where.mapping(settings, "", required={"base_url"}, optional=set(DEFAULTS))
     out = {**DEFAULTS, **settings, "base_url": where.string(settings["base_url"], "base_url")}
     for key in ("lookback_hours", "page_size", "deadline_minutes", "max_pages", "flow_workers"):
@@ -70,15 +72,9 @@ def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
     if not isinstance(out["full_refresh"], bool):
         raise where.error("full_refresh", "must be true or false")
     out["token_env"] = where.string(out["token_env"], "token_env")
+    if out["airflow_conn_id"] is not None:
+        out["airflow_conn_id"] = where.string(out["airflow_conn_id"], "airflow_conn_id")
     return out
-
-
-def _token(source: Any) -> str:
-    name = source.settings["token_env"]
-    token = os.environ.get(name)
-    if not token:
-        raise LoadError(f"{source.name}: no API token: set the environment variable {name}")
-    return token
 
 
 def _v2_pages(client: HttpClient, path: str, params: dict, max_pages: int) -> Iterator[dict]:
@@ -203,7 +199,14 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
 def _client(source: Any, deadline: float) -> HttpClient:
     return HttpClient(
         source.settings["base_url"],
-        auth=QueryTokenAuth("api_token", _token(source)),
+        auth=QueryTokenAuth(
+            "api_token",
+            resolve_token(
+                source.name,
+                env_var=source.settings["token_env"],
+                airflow_conn_id=source.settings["airflow_conn_id"],
+            ),
+        ),
         deadline=deadline,
     )
 
