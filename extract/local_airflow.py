@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
-from collections import deque
 from datetime import datetime
 from pathlib import Path
 
 from extract import REPO_ROOT
+from extract.commands import CommandError, run, venv_tool
 
 log = logging.getLogger(__name__)
 
 
-class AirflowRunError(RuntimeError):
+class AirflowRunError(CommandError):
     """A local Airflow command failed; the message carries the end of its output."""
 
 
@@ -48,27 +46,17 @@ def airflow_env(airflow_home: Path, pipeline_config: Path) -> dict[str, str]:
 
 
 def _airflow(args: list[str], env: dict[str, str], log_file: Path | None = None) -> str:
-    cmd = [str(Path(sys.executable).with_name("airflow")), *args]
-    tail: deque[str] = deque(maxlen=80)
-    out: list[str] = []
-    sink = log_file.open("a", encoding="utf-8") if log_file else None
-    try:
-        with subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                tail.append(line.rstrip("\n"))
-                out.append(line)
-                if sink:
-                    sink.write(line)
-            code = proc.wait()
-    finally:
-        if sink:
-            sink.close()
-    if code != 0:
-        raise AirflowRunError(f"airflow {' '.join(args)} failed (exit {code}):\n" + "\n".join(tail))
-    return "".join(out)
+    if log_file is None:
+        return run(
+            [venv_tool("airflow"), *args], env, on_line=lambda _: None, error=AirflowRunError
+        )
+    with log_file.open("a", encoding="utf-8") as sink:
+        return run(
+            [venv_tool("airflow"), *args],
+            env,
+            on_line=lambda line: sink.write(line + "\n"),
+            error=AirflowRunError,
+        )
 
 
 def ensure_metadata_db(env: dict[str, str], log_file: Path | None = None) -> None:

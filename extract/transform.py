@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
-from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from extract import DBT_PROJECT_DIR
+from extract.commands import CommandError, run, venv_tool
 from extract.config import PipelineConfig
 from extract.reference import prepare_seed_dir
 
 log = logging.getLogger(__name__)
 
 
-class DbtError(RuntimeError):
+class DbtError(CommandError):
     """dbt failed; the message carries the failing nodes' output."""
 
 
@@ -57,12 +54,12 @@ def dbt_command(
     *,
     target: str = "duckdb",
     extra_env: dict[str, str] | None = None,
-) -> str:
-    """Run one dbt command against the config's warehouse; return its output, raise on failure."""
+) -> None:
+    """Run one dbt command against the config's warehouse; raise DbtError on failure."""
     prepare_seed_dir(config)
     dbt_vars = {"as_of": format_as_of(as_of), "reporting_currency": config.reporting_currency}
     cmd = [
-        str(Path(sys.executable).with_name("dbt")),
+        venv_tool("dbt"),
         *args,
         "--project-dir",
         str(DBT_PROJECT_DIR),
@@ -72,23 +69,9 @@ def dbt_command(
     env = dbt_env(config, target=target)
     env.update(extra_env or {})
     log.info("running: dbt %s (as_of=%s)", " ".join(args), dbt_vars["as_of"])
-    tail: deque[str] = deque(maxlen=60)
-    lines: list[str] = []
-    with subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            log.info("dbt | %s", line)
-            tail.append(line)
-            lines.append(line)
-        code = proc.wait()
-    if code != 0:
-        raise DbtError(f"dbt {' '.join(args)} failed (exit {code}):\n" + "\n".join(tail))
-    return "\n".join(lines)
+    run(cmd, env, on_line=lambda line: log.info("dbt | %s", line), error=DbtError)
 
 
-def build(config: PipelineConfig, as_of: datetime) -> str:
+def build(config: PipelineConfig, as_of: datetime) -> None:
     """`dbt build`: seeds, models and every test, in dependency order."""
-    return dbt_command(config, as_of, ("build",))
+    dbt_command(config, as_of, ("build",))

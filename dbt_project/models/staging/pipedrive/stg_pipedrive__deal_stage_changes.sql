@@ -47,6 +47,19 @@ live_deals as (
 
 ),
 
+live_entries as (
+
+    -- Flows of deleted deals stay in raw; they make no stage change.
+    select
+        entries.*,
+        live_deals.stage_id as current_stage_id
+    from entries
+    inner join live_deals
+        on entries.source_system = live_deals.source_system
+        and entries.crm_deal_id = live_deals.crm_deal_id
+
+),
+
 oldest_moves as (
 
     select
@@ -56,7 +69,7 @@ oldest_moves as (
         row_number() over (
             partition by source_system, crm_deal_id order by changed_at, change_id
         ) as move_rank
-    from entries
+    from live_entries
     where field_key = 'stage_id'
 
 ),
@@ -64,32 +77,26 @@ oldest_moves as (
 stage_entries as (
 
     select
-        entries.source_system,
-        entries.crm_deal_id,
-        coalesce(oldest_moves.first_stage_id, live_deals.stage_id) as stage_id,
-        entries.changed_at
-    from entries
-    inner join live_deals
-        on entries.source_system = live_deals.source_system
-        and entries.crm_deal_id = live_deals.crm_deal_id
+        live_entries.source_system,
+        live_entries.crm_deal_id,
+        coalesce(oldest_moves.first_stage_id, live_entries.current_stage_id) as stage_id,
+        live_entries.changed_at
+    from live_entries
     left join oldest_moves
-        on entries.source_system = oldest_moves.source_system
-        and entries.crm_deal_id = oldest_moves.crm_deal_id
+        on live_entries.source_system = oldest_moves.source_system
+        and live_entries.crm_deal_id = oldest_moves.crm_deal_id
         and oldest_moves.move_rank = 1
-    where entries.field_key = 'add_time'
+    where live_entries.field_key = 'add_time'
 
     union all
 
     select
-        entries.source_system,
-        entries.crm_deal_id,
-        entries.new_value as stage_id,
-        entries.changed_at
-    from entries
-    inner join live_deals
-        on entries.source_system = live_deals.source_system
-        and entries.crm_deal_id = live_deals.crm_deal_id
-    where entries.field_key = 'stage_id'
+        source_system,
+        crm_deal_id,
+        new_value as stage_id,
+        changed_at
+    from live_entries
+    where field_key = 'stage_id'
 
 ),
 
