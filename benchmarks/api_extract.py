@@ -1,9 +1,9 @@
-"""Benchmark: extracting N generated deals (with stage history) from the fake Pipedrive API.
+"""Benchmark: extracting N generated deals (with stage history) from a fake CRM API.
 
-    .venv/bin/python benchmarks/pipedrive_extract.py [--deals 20000]
+    .venv/bin/python benchmarks/api_extract.py --crm pipedrive [--deals 20000]
 
 The fake server runs in its own process (its memory is not ours); this process runs the
-Pipedrive extract into a fresh warehouse and prints deals per second and its peak RSS.
+source's extract into a fresh warehouse and prints deals per second and its peak RSS.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from extract.config import load_config
@@ -24,19 +25,37 @@ from extract.sample_data import generate
 TOKEN = "bench-token"
 
 
+@dataclass(frozen=True)
+class Crm:
+    server_module: str  # runs as `python -m <module> --data --port --token`
+    deals_table: str  # the raw table whose merged rows are the deals
+    counted: tuple[str, ...]  # further raw tables to report
+
+
+CRMS = {
+    "pipedrive": Crm(
+        "extract.fake_servers.pipedrive",
+        "pipedrive__deals",
+        ("pipedrive__deal_flow", "pipedrive__activities"),
+    ),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--crm", choices=sorted(CRMS), required=True)
     parser.add_argument("--deals", type=int, default=20_000)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/crm-bench-pipedrive"))
+    parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
-    root = args.workdir.resolve()
+    crm = CRMS[args.crm]
+    root = (args.workdir or Path(f"/tmp/crm-bench-{args.crm}")).resolve()
     shutil.rmtree(root, ignore_errors=True)
     generate(root / "sample", args.deals, seed=42)
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "extract.fake_servers.pipedrive",
+            crm.server_module,
             "--data",
             str(root / "sample"),
             "--port",
@@ -52,10 +71,10 @@ def main() -> int:
         (root / "pipeline.yml").write_text(
             "reporting_currency: USD\n"
             f"warehouse: {{path: {root}/wh.duckdb, publish_dir: {root}/published}}\n"
-            f"sources: [{{name: demo_crm, type: pipedrive, base_url: '{url}',"
-            " token_env: BENCH_PIPEDRIVE_TOKEN}]\n"
+            f"sources: [{{name: demo_crm, type: {args.crm}, base_url: '{url}',"
+            " token_env: BENCH_API_TOKEN}]\n"
         )
-        os.environ["BENCH_PIPEDRIVE_TOKEN"] = TOKEN
+        os.environ["BENCH_API_TOKEN"] = TOKEN
         config = load_config(root / "pipeline.yml")
         started = time.perf_counter()
         summary = extract_source(
@@ -66,14 +85,9 @@ def main() -> int:
         server.terminate()
         server.wait()
     rows = summary["api_rows"]
-    print(
-        f"deals: {rows['pipedrive__deals']:,}, flow entries: {rows['pipedrive__deal_flow']:,}, "
-        f"activities: {rows['pipedrive__activities']:,}"
-    )
-    print(
-        f"extract: {seconds:.1f} s, {rows['pipedrive__deals'] / seconds:,.0f} deals/s "
-        "(with stage history)"
-    )
+    deals = rows[crm.deals_table]
+    print(", ".join(f"{table}: {rows[table]:,}" for table in (crm.deals_table, *crm.counted)))
+    print(f"extract: {seconds:.1f} s, {deals / seconds:,.0f} deals/s (with stage history)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the extracting process: {peak:.0f} MiB")
     return 0
