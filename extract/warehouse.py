@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+from extract.file_formats import (
+    CANONICAL,
+    FileFormat,
+    as_utf8,
+    header_cells,
+    normalize_sql,
+    parse_reason_sql,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +41,48 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Wide:
+    """Columns named by a pattern (e.g. one `Date entered "<stage>"` column per stage),
+    gathered into one raw JSON column `{header: normalized value}`, each value typed."""
+
+    column: str  # the raw column holding the JSON object
+    pattern: str  # regex over header names
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
 class RawObject:
-    """One source object landed as one raw table of text columns."""
+    """One source object landed as one raw table of text columns.
+
+    `columns` are the raw columns; a file's header names them (case-insensitive), or
+    `labels` gives the header a column has in the file (`("deal_name", "Deal Name")`).
+    `kinds` types columns (extract.file_formats: number, date, timestamp): their values
+    are checked and normalized under the source's file format before the `checks` run.
+    """
 
     table: str
     columns: tuple[str, ...]
     required_columns: tuple[str, ...]
     checks: tuple[Check, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    kinds: tuple[tuple[str, str], ...] = ()
+    wide: Wide | None = None
 
     @property
     def qualified(self) -> str:
         return f"{RAW_SCHEMA}.{self.table}"
+
+    def label(self, column: str) -> str:
+        """The header a column has in the file."""
+        return dict(self.labels).get(column, column)
+
+    def kind(self, column: str) -> str:
+        return dict(self.kinds).get(column, "text")
+
+    @property
+    def file_columns(self) -> tuple[str, ...]:
+        """The columns read from a header cell of their own (not the wide JSON column)."""
+        return tuple(c for c in self.columns if not self.wide or c != self.wide.column)
 
 
 @dataclass
@@ -167,19 +207,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_header(path: Path) -> list[str]:
-    """The header row of a UTF-8 CSV file (BOM tolerated), names trimmed."""
+def read_header(path: Path, fmt: FileFormat = CANONICAL) -> list[str]:
+    """The header row of a CSV file under its format (a UTF-8 BOM tolerated), trimmed."""
     # Only the first line is decoded: a bad byte further down is a row for quarantine.
     with path.open("rb") as fh:
         first = fh.readline()
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"{path}: header is not valid UTF-8 ({exc.reason})") from exc
-    header = next(csv.reader([text.rstrip("\r\n")]), None)
-    if not header:
-        raise LoadError(f"{path}: empty file, no header row")
-    return [name.strip() for name in header]
+    return header_cells(first, fmt, path)
 
 
 def load_csv_file(
@@ -189,70 +222,75 @@ def load_csv_file(
     obj: RawObject,
     path: Path,
     source_file: str,
+    fmt: FileFormat = CANONICAL,
 ) -> FileLoad:
     """Bulk-load one CSV file into its raw table, idempotently.
 
     A file is identified by (source system, raw table, source_file). The same
     content loaded again changes nothing; new content under the same name is a
     corrected version and replaces every row (and quarantined row) the earlier
-    version loaded, in one transaction. Rows failing the object's checks, and
-    lines DuckDB cannot parse, go to raw._quarantine with line and reason.
+    version loaded, in one transaction. Values are read under the source's file format
+    (`fmt`); rows with a value that does not parse, rows failing the object's checks, and
+    lines DuckDB cannot parse go to raw._quarantine with line and reason.
     """
     sha = file_sha256(path)
-    previous = con.execute(
-        f"""select batch_id, file_sha256 from {RAW_SCHEMA}._batches
-            where source_system = ? and raw_table = ? and source_file = ?
-              and superseded_by is null""",
-        [source_system, obj.table, source_file],
-    ).fetchall()
-    previous = previous[0] if previous else None
+    previous = _current_batch(con, source_system, obj, source_file)
     if previous and previous[1] == sha:
         return FileLoad(source_file, obj.table, "unchanged", batch_id=previous[0])
 
-    header = read_header(path)
+    header = read_header(path, fmt)
     lowered = [h.lower() for h in header]
-    missing = [c for c in obj.required_columns if c not in lowered]
+    wanted = {obj.label(c).lower(): c for c in obj.file_columns}
+    missing = [obj.label(c) for c in obj.required_columns if obj.label(c).lower() not in lowered]
     if missing:
         raise LoadError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(header has: {', '.join(header)})"
         )
-    duplicated = sorted({h for h in lowered if lowered.count(h) > 1 and h in obj.columns})
+    duplicated = sorted({h for h in lowered if lowered.count(h) > 1 and h in wanted})
     if duplicated:
         raise LoadError(f"{path}: column(s) {', '.join(duplicated)} appear more than once")
-    extra = [h for h in header if h.lower() not in obj.columns]
+    wide = [
+        (i, name)
+        for i, name in enumerate(header)
+        if obj.wide and name.lower() not in wanted and re.search(obj.wide.pattern, name)
+    ]
+    extra = [h for i, h in enumerate(header) if h.lower() not in wanted and (i, h) not in wide]
     if extra:
         log.warning("%s: ignoring column(s) not in the format: %s", path, ", ".join(extra))
 
-    positions = {name: i for i, name in enumerate(lowered)}
+    positions = {wanted[name]: i for i, name in enumerate(lowered) if name in wanted}
     col_types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
     select_cols = ", ".join(
-        f'c{positions[c]} as "{c}"' if c in positions else f'cast(null as varchar) as "{c}"'
-        for c in obj.columns
+        [
+            f'c{positions[c]} as "{c}"' if c in positions else f'cast(null as varchar) as "{c}"'
+            for c in obj.file_columns
+        ]
+        + [f'c{i} as "_wide{i}"' for i, _ in wide]
     )
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    readable = as_utf8(path, fmt)
 
     con.execute("begin transaction")
     try:
         batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
-        con.execute("drop table if exists _rejects")
-        con.execute("drop table if exists _reject_scans")
-        con.execute("drop table if exists _read")
-        con.execute("drop table if exists _units")
-        # Text only (all columns VARCHAR): raw keeps what the source gave; staging casts.
+        for table in _SCRATCH:
+            con.execute(f"drop table if exists {table}")
+        # Text only (all columns VARCHAR): typed columns are normalized below, staging casts.
         con.execute(
             f"""
             create temp table _read as
             select {select_cols}, ordinality as _ord
             from read_csv(?, header = false, skip = 1, columns = {{{col_types}}},
-                          delim = ',', quote = '"', escape = '"', strict_mode = true,
+                          delim = {_sql_text(fmt.delimiter)}, quote = {_sql_text(fmt.quote)},
+                          escape = {_sql_text(fmt.quote)}, strict_mode = true,
                           store_rejects = true, rejects_table = '_rejects',
                           rejects_scan = '_reject_scans', auto_detect = false)
             with ordinality
             """,
-            [str(path)],
+            [str(readable)],
         )
-        _number_and_check(con, path, obj.checks)
+        _number_and_check(con, readable, obj, fmt, wide)
         cols = ", ".join(f'"{c}"' for c in obj.columns)
         meta = [source_system, batch_id, loaded_at, source_file]
         if previous:
@@ -262,10 +300,10 @@ def load_csv_file(
                 select {cols}, ?, ?, ?, ?, _line from _incoming where _reason is null""",
             meta,
         )
+        as_written = ", ".join(f'"{obj.label(c)}" := "{c}__as_written"' for c in obj.columns)
         con.execute(
             f"""insert into {RAW_SCHEMA}._quarantine
-                select ?, ?, ?, ?, ?, _line, _reason,
-                       to_json(struct_pack({", ".join(f'"{c}" := "{c}"' for c in obj.columns)}))
+                select ?, ?, ?, ?, ?, _line, _reason, to_json(struct_pack({as_written}))
                 from _incoming where _reason is not null""",
             [*meta, obj.table],
         )
@@ -298,8 +336,10 @@ def load_csv_file(
         con.execute("rollback")
         raise
     finally:
-        for table in ("_read", "_units", "_incoming", "_rejects", "_reject_scans"):
+        for table in _SCRATCH:
             con.execute(f"drop table if exists {table}")
+        if readable != path:
+            readable.unlink(missing_ok=True)
     return FileLoad(
         source_file,
         obj.table,
@@ -310,38 +350,94 @@ def load_csv_file(
     )
 
 
-def _number_and_check(con: duckdb.DuckDBPyConnection, path: Path, checks: Sequence[Check]) -> None:
-    """Give every record its line in the file and apply the row checks, into `_incoming`.
+_SCRATCH = ("_read", "_units", "_incoming", "_rejects", "_reject_scans")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _current_batch(
+    con: duckdb.DuckDBPyConnection, source_system: str, obj: RawObject, source_file: str
+) -> tuple[int, str] | None:
+    rows = con.execute(
+        f"""select batch_id, file_sha256 from {RAW_SCHEMA}._batches
+            where source_system = ? and raw_table = ? and source_file = ?
+              and superseded_by is null""",
+        [source_system, obj.table, source_file],
+    ).fetchall()
+    return rows[0] if rows else None
+
+
+def scan_records(path: Path, quote: str = '"') -> tuple[list[int], list[bool]]:
+    """The file's record units: for each, its first line in the file and whether blank.
 
     DuckDB numbers rejected records by "line", counting a quoted field that spans lines as
     one and counting blank lines; accepted records only carry their ordinal. To report the
     line a text editor shows, the file is also read as plain lines: a line starts a
     record (or is a blank line) when the quotes before it are balanced, and the n-th such
-    line is DuckDB's line n. Accepted record k is the k-th of those that is neither blank,
-    nor the header, nor rejected.
+    line is DuckDB's line n. Read as bytes (the quote is one byte in UTF-8 and in every
+    encoding a file source may declare), so no byte can make the scan fail.
     """
-    con.execute(
-        """
-        create temp table _units as
-        with lines as (
-            select
-                ordinality as file_line,
-                l is null as is_blank,
-                coalesce(sum(length(l) - length(replace(l, '"', ''))) over (
-                    order by ordinality rows between unbounded preceding and 1 preceding
-                ), 0) as quotes_before
-            -- Latin-1 never fails to decode, and quotes are the same byte in UTF-8.
-            from read_csv(?, header = false, columns = {'l': 'VARCHAR'}, delim = chr(31),
-                          quote = '', escape = '', auto_detect = false, strict_mode = false,
-                          encoding = 'latin-1')
-            with ordinality
+    mark = quote.encode()
+    first_lines: list[int] = []
+    blanks: list[bool] = []
+    quotes = 0
+    line_no = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            line_no += 1
+            if quotes % 2 == 0:
+                first_lines.append(line_no)
+                blanks.append(not line.strip(b"\r\n"))
+            quotes += line.count(mark)
+    return first_lines, blanks
+
+
+def record_units(con: duckdb.DuckDBPyConnection, path: Path, quote: str = '"') -> int:
+    """Temp table `_units` (unit, file_line, is_blank) from scan_records; returns units."""
+    first_lines, blanks = scan_records(path, quote)
+    con.execute("create temp table _units (unit bigint, file_line bigint, is_blank boolean)")
+    if first_lines:
+        con.execute(
+            "insert into _units select unnest(range(1, ? + 1)), unnest(?), unnest(?)",
+            [len(first_lines), first_lines, blanks],
         )
-        select row_number() over (order by file_line) as unit, file_line, is_blank
-        from lines
-        where quotes_before % 2 = 0
-        """,
-        [str(path)],
-    )
+    return len(first_lines)
+
+
+def _number_and_check(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    obj: RawObject,
+    fmt: FileFormat,
+    wide: Sequence[tuple[int, str]],
+) -> None:
+    """Give every record its line in the file, normalize typed values and apply the
+    checks, into `_incoming`.
+
+    Accepted record k is the k-th record unit (see record_units) that is neither blank,
+    nor the header, nor rejected. A value that does not parse under the format is the
+    row's reason, with those of the object's checks (run over the normalized values).
+    """
+    record_units(con, path, fmt.quote)
+    typed = [f'"{c}" as "{c}__as_written"' for c in obj.file_columns]
+    # A value that does not parse keeps its text, so the checks still see it (a rejected
+    # row never reaches raw, only its reasons matter).
+    typed += [
+        f'coalesce({normalize_sql(obj.kind(c), c, fmt)}, "{c}") as "{c}"' for c in obj.file_columns
+    ]
+    parse = [parse_reason_sql(obj.kind(c), c, obj.label(c), fmt) for c in obj.file_columns]
+    if obj.wide:
+        pairs = ", ".join(
+            f"{_sql_text(name)}, {normalize_sql(obj.wide.kind, f'_wide{i}', fmt)}"
+            for i, name in wide
+        )
+        written = ", ".join(f'{_sql_text(name)}, "_wide{i}"' for i, name in wide)
+        typed.append(f'cast(json_object({pairs}) as varchar) as "{obj.wide.column}"')
+        typed.append(f'cast(json_object({written}) as varchar) as "{obj.wide.column}__as_written"')
+        parse += [parse_reason_sql(obj.wide.kind, f"_wide{i}", name, fmt) for i, name in wide]
+    parse_sql = ", ".join(p for p in parse if p) or "null"
     con.execute(
         f"""
         create temp table _incoming as
@@ -350,12 +446,17 @@ def _number_and_check(con: duckdb.DuckDBPyConnection, path: Path, checks: Sequen
             from _units
             where unit > 1 and not is_blank
                 and unit not in (select distinct line from _rejects)
+        ),
+        typed as (
+            -- The record ordinal (+ header) stands in should the line scan ever fall short.
+            select r._ord, coalesce(records.file_line, r._ord + 1) as _line,
+                   {", ".join(typed)},
+                   nullif(concat_ws('; ', {parse_sql}), '') as _parse_reason
+            from _read as r
+            left join records on records.record_ord = r._ord
         )
-        -- The record ordinal (+ header) stands in should the line scan ever fall short.
-        select r.*, coalesce(records.file_line, r._ord + 1) as _line,
-               {_reason_sql(checks)} as _reason
-        from _read as r
-        left join records on records.record_ord = r._ord
+        select *, nullif(concat_ws('; ', _parse_reason, {_reason_sql(obj.checks)}), '') as _reason
+        from typed
         """
     )
 
@@ -404,25 +505,6 @@ def quoted(col: str) -> str:
 
 def require(col: str) -> Check:
     return Check(blank(col), f"'{col} is empty'")
-
-
-def timestamp_check(col: str, *, required: bool) -> Check:
-    invalid = f"""try_cast(trim("{col}") as timestamptz) is null"""
-    bad = f"({blank(col)} or {invalid})" if required else f"(not {blank(col)} and {invalid})"
-    return Check(bad, f"'{col} is not an ISO-8601 timestamp: ' || {quoted(col)}")
-
-
-def date_check(col: str) -> Check:
-    return Check(
-        f"""({blank(col)} or try_cast(trim("{col}") as date) is null)""",
-        f"'{col} is not an ISO-8601 date: ' || {quoted(col)}",
-    )
-
-
-def number_check(col: str, *, required: bool) -> Check:
-    invalid = f"""try_cast(trim("{col}") as decimal(38, 10)) is null"""
-    bad = f"({blank(col)} or {invalid})" if required else f"(not {blank(col)} and {invalid})"
-    return Check(bad, f"'{col} is not a number: ' || {quoted(col)}")
 
 
 def one_of_check(col: str, allowed: Sequence[str]) -> Check:

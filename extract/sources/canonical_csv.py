@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from extract.file_formats import DATE, NUMBER, TIMESTAMP, validate_format
 from extract.warehouse import (
     Check,
     LoadError,
@@ -23,13 +24,10 @@ from extract.warehouse import (
     RawObject,
     blank,
     currency_check,
-    date_check,
     load_csv_file,
-    number_check,
     one_of_check,
     quoted,
     require,
-    timestamp_check,
 )
 
 log = logging.getLogger(__name__)
@@ -71,12 +69,9 @@ DEALS = RawObject(
         require("pipeline"),
         require("stage"),
         one_of_check("status", ("open", "won", "lost")),
-        number_check("amount", required=False),
         currency_check("currency", required=False),
         Check(f"not {blank('amount')} and {blank('currency')}", "'currency is empty'"),
-        timestamp_check("created_at", required=True),
-        timestamp_check("closed_at", required=False),
-        timestamp_check("updated_at", required=False),
+        require("created_at"),
         Check(
             f"{_status} in ('won', 'lost') and {blank('closed_at')}",
             f"'status ' || {_status} || ' needs closed_at'",
@@ -94,13 +89,20 @@ DEALS = RawObject(
             + quoted("created_at"),
         ),
     ),
+    kinds=(
+        ("amount", NUMBER),
+        ("created_at", TIMESTAMP),
+        ("closed_at", TIMESTAMP),
+        ("updated_at", TIMESTAMP),
+    ),
 )
 
 STAGE_HISTORY = RawObject(
     table="canonical_csv__deal_stage_history",
     columns=("deal_id", "stage", "changed_at"),
     required_columns=("deal_id", "stage", "changed_at"),
-    checks=(require("deal_id"), require("stage"), timestamp_check("changed_at", required=True)),
+    checks=(require("deal_id"), require("stage"), require("changed_at")),
+    kinds=(("changed_at", TIMESTAMP),),
 )
 
 ACTIVITIES = RawObject(
@@ -110,8 +112,9 @@ ACTIVITIES = RawObject(
     checks=(
         require("activity_id"),
         require("deal_id"),
-        timestamp_check("occurred_at", required=True),
+        require("occurred_at"),
     ),
+    kinds=(("occurred_at", TIMESTAMP),),
 )
 
 SPEND = RawObject(
@@ -119,11 +122,12 @@ SPEND = RawObject(
     columns=("date", "channel", "category", "amount", "currency"),
     required_columns=("date", "channel", "category", "amount", "currency"),
     checks=(
-        date_check("date"),
+        require("date"),
         one_of_check("category", ("marketing", "sales")),
-        number_check("amount", required=True),
+        require("amount"),
         currency_check("currency", required=True),
     ),
+    kinds=(("date", DATE), ("amount", NUMBER)),
 )
 
 RAW_OBJECTS = (DEALS, STAGE_HISTORY, ACTIVITIES, SPEND)
@@ -138,9 +142,13 @@ _PATTERNS = (
 
 
 def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
-    """Settings: `landing_dir` (required), the folder the CRM's files are dropped in."""
-    where.mapping(settings, "", required={"landing_dir"})
-    return {"landing_dir": where.path(settings["landing_dir"], "landing_dir")}
+    """Settings: `landing_dir` (required), the folder the CRM's files are dropped in;
+    `format` (optional), the files' delimiter, encoding, number and date conventions."""
+    where.mapping(settings, "", required={"landing_dir"}, optional={"format"})
+    return {
+        "landing_dir": where.path(settings["landing_dir"], "landing_dir"),
+        "format": validate_format(settings.get("format"), where),
+    }
 
 
 def object_for(path: Path) -> RawObject | None:
@@ -174,7 +182,12 @@ def extract(
             continue
         try:
             result = load_csv_file(
-                con, source_system=source.name, obj=obj, path=path, source_file=rel
+                con,
+                source_system=source.name,
+                obj=obj,
+                path=path,
+                source_file=rel,
+                fmt=source.settings["format"],
             )
         except LoadError as exc:
             report.errors.append(str(exc))

@@ -586,7 +586,7 @@ def test_spend_rows_with_bad_category_date_or_amount_are_quarantined(config, lan
         (3, "category must be one of marketing|sales: 'advertising'"),
         (4, "date is not an ISO-8601 date: '2026-02-30'"),
         (5, "date is not an ISO-8601 date: '15/01/2026'"),
-        (7, "amount is not a number: ''"),
+        (7, "amount is empty"),
         (8, "amount is not a number: '1.5k'"),
         (9, "category must be one of marketing|sales: ''"),
         (10, "currency is not a 3-letter currency code: ''"),

@@ -1,0 +1,294 @@
+"""How a source writes its files: delimiter, encoding, number and date conventions.
+
+A file source declares its conventions once in the pipeline config (`format:`); every
+value is then read under exactly that declaration. A value that does not parse under it
+is quarantined with the column and the reason, never guessed: with no date format
+declared only ISO-8601 is read, and when several formats are declared a value that reads
+as different dates under two of them (03/04/2026 under %d/%m/%Y and %m/%d/%Y) is
+quarantined as ambiguous.
+
+Typed columns are normalized at load: raw then holds plain decimals (`1234.50`), ISO dates
+(`2026-04-03`) and UTC timestamps (`2026-04-03T08:15:00.000000Z`), whatever the file wrote,
+so staging casts one way for every source. The file itself is kept as delivered.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TEXT = "text"
+NUMBER = "number"
+DATE = "date"
+TIMESTAMP = "timestamp"
+KINDS = (TEXT, NUMBER, DATE, TIMESTAMP)
+
+_THOUSANDS = {",", ".", " ", "'", "none"}
+_DECIMALS = {".", ","}
+# Spaces a spreadsheet writes as thousands separators: no-break and narrow no-break space.
+_SPACES = "\u00a0\u202f\u2009"
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A source's file conventions. The defaults are the canonical format's."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: str = "utf-8"
+    decimal_separator: str = "."
+    thousands_separator: str | None = None
+    date_formats: tuple[str, ...] = ()  # strptime formats; () = ISO-8601 only
+    timestamp_formats: tuple[str, ...] = ()  # strptime formats; () = ISO-8601 only
+    timezone: str = "UTC"  # for timestamps written without an offset
+
+    @property
+    def is_utf8(self) -> bool:
+        return codecs.lookup(self.encoding).name in ("utf-8", "utf-8-sig")
+
+    def describe_number(self) -> str:
+        thousands = {None: "none", " ": "space"}.get(
+            self.thousands_separator, repr(self.thousands_separator)
+        )
+        return f"decimal {self.decimal_separator!r}, thousands {thousands}"
+
+
+CANONICAL = FileFormat()
+
+FORMAT_KEYS = {
+    "delimiter",
+    "quote",
+    "encoding",
+    "decimal_separator",
+    "thousands_separator",
+    "date_format",
+    "date_formats",
+    "timestamp_format",
+    "timestamp_formats",
+    "timezone",
+}
+
+
+def validate_format(value: Any, where: Any, key: str = "format") -> FileFormat:
+    """The `format:` mapping of a file source's config, checked key by key."""
+    if value is None:
+        return CANONICAL
+    raw = where.mapping(value, key, optional=FORMAT_KEYS)
+    delimiter = raw.get("delimiter", ",")
+    if delimiter == "tab" or delimiter == "\\t":
+        delimiter = "\t"
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise where.error(f"{key}.delimiter", f"must be one character or 'tab', got {delimiter!r}")
+    quote = raw.get("quote", '"')
+    if quote not in ('"', "'"):
+        raise where.error(f"{key}.quote", f"must be '\"' or \"'\", got {quote!r}")
+    encoding = where.string(raw.get("encoding", "utf-8"), f"{key}.encoding")
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise where.error(f"{key}.encoding", f"unknown encoding {encoding!r}") from None
+    if info.name not in ("utf-8", "utf-8-sig") and len("\n".encode(info.name)) != 1:
+        raise where.error(
+            f"{key}.encoding",
+            f"{encoding!r} is not ASCII-compatible; use UTF-8 or a single-byte encoding "
+            "(latin-1, windows-1251, windows-1252, ...)",
+        )
+    decimal = raw.get("decimal_separator", ".")
+    if decimal not in _DECIMALS:
+        raise where.error(f"{key}.decimal_separator", f"must be '.' or ',', got {decimal!r}")
+    thousands = raw.get("thousands_separator", "none")
+    if thousands == "space":
+        thousands = " "
+    if thousands not in _THOUSANDS:
+        raise where.error(
+            f"{key}.thousands_separator",
+            f"must be one of ',', '.', ' ' (or 'space'), \"'\" or 'none', got {thousands!r}",
+        )
+    thousands = None if thousands == "none" else thousands
+    if thousands == decimal:
+        raise where.error(f"{key}.thousands_separator", "must differ from decimal_separator")
+    if thousands is not None and thousands == delimiter:
+        raise where.error(f"{key}.thousands_separator", "must differ from the delimiter")
+    tz = where.string(raw.get("timezone", "UTC"), f"{key}.timezone")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise where.error(f"{key}.timezone", f"unknown time zone {tz!r}") from None
+    return FileFormat(
+        delimiter=delimiter,
+        quote=quote,
+        encoding=info.name,
+        decimal_separator=decimal,
+        thousands_separator=thousands,
+        date_formats=_formats(raw, where, key, "date"),
+        timestamp_formats=_formats(raw, where, key, "timestamp"),
+        timezone=tz,
+    )
+
+
+def _formats(raw: dict, where: Any, key: str, kind: str) -> tuple[str, ...]:
+    one, many = f"{kind}_format", f"{kind}_formats"
+    if one in raw and many in raw:
+        raise where.error(f"{key}.{one}", f"give {one} or {many}, not both")
+    values = [raw[one]] if one in raw else raw.get(many, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and "%" in v for v in values):
+        raise where.error(f"{key}.{many if many in raw else one}", "must be strptime format(s)")
+    return tuple(values)
+
+
+# -- SQL over a file's text values ------------------------------------------------------
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _trimmed(col: str) -> str:
+    """The value with every kind of space at the ends removed, NULL when blank."""
+    return f"""nullif(trim(translate("{col}", {_sql_text(_SPACES)}, '   ')), '')"""
+
+
+def number_pattern(fmt: FileFormat) -> str:
+    """RE2 pattern of an amount under the format: sign, digits, an optional currency."""
+    d = re.escape(fmt.decimal_separator)
+    digits = rf"\d+(?:{d}\d+)?"
+    if fmt.thousands_separator:
+        t = re.escape(fmt.thousands_separator)
+        digits = rf"\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d+)?|{digits}"
+    currency = r"(?:\p{Sc}|[A-Z]{3}|руб\.?|р\.)"
+    return rf"^(?:{currency}\s?)?([-+]?)\s?(?:{currency}\s?)?({digits})(?:\s?{currency})?$"
+
+
+def normalize_sql(kind: str, col: str, fmt: FileFormat) -> str:
+    """SQL turning a text column into its normalized text, NULL if blank or not parsable."""
+    value = _trimmed(col)
+    if kind == TEXT:
+        return f'"{col}"'
+    if kind == NUMBER:
+        if fmt == CANONICAL:
+            return f"case when try_cast({value} as decimal(38, 10)) is not null then {value} end"
+        spaced = f"regexp_replace({value}, '[{_SPACES} ]+', ' ', 'g')"
+        pattern = _sql_text(number_pattern(fmt))
+        digits = f"regexp_extract({spaced}, {pattern}, 2)"
+        if fmt.thousands_separator:
+            digits = f"replace({digits}, {_sql_text(fmt.thousands_separator)}, '')"
+        if fmt.decimal_separator != ".":
+            digits = f"replace({digits}, {_sql_text(fmt.decimal_separator)}, '.')"
+        sign = f"replace(regexp_extract({spaced}, {pattern}, 1), '+', '')"
+        return f"case when regexp_full_match({spaced}, {pattern}) then {sign} || {digits} end"
+    candidates = _candidates_sql(kind, value, fmt)
+    return f"case when len({candidates}) = 1 then {candidates}[1] end"
+
+
+def _candidates_sql(kind: str, value: str, fmt: FileFormat) -> str:
+    """SQL list of the distinct normalized readings of a value under the declared formats."""
+    readings: list[str] = []
+    if kind == DATE:
+        if not fmt.date_formats:
+            readings.append(f"strftime(try_cast({value} as date), '%Y-%m-%d')")
+        for f in fmt.date_formats:
+            readings.append(f"strftime(try_strptime({value}, {_sql_text(f)}), '%Y-%m-%d')")
+    else:  # TIMESTAMP: timestamp formats, then dates (midnight), in the source's zone
+        if not fmt.timestamp_formats and not fmt.date_formats and fmt.timezone == "UTC":
+            # ISO-8601 in UTC (the canonical format): the text stays as written.
+            kept = f"case when try_cast({value} as timestamptz) is not null then {value} end"
+            return f"list_filter([{kept}], lambda x: x is not null)"
+        if not fmt.timestamp_formats:
+            offset = f"regexp_matches({value}, '(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$')"
+            readings.append(
+                f"case when {offset} then {_utc_text(f'try_cast({value} as timestamptz)')}"
+                f" else {_utc_text(_local(f'try_cast({value} as timestamp)', fmt))} end"
+            )
+        for f in fmt.timestamp_formats:
+            parsed = f"try_strptime({value}, {_sql_text(f)})"
+            readings.append(_utc_text(parsed if "%z" in f else _local(parsed, fmt)))
+        for f in fmt.date_formats:
+            parsed = f"cast(try_strptime({value}, {_sql_text(f)}) as timestamp)"
+            readings.append(_utc_text(_local(parsed, fmt)))
+    return f"list_distinct(list_filter([{', '.join(readings)}], lambda x: x is not null))"
+
+
+def _local(ts: str, fmt: FileFormat) -> str:
+    """A naive timestamp read as wall time in the source's zone (an aware timestamp)."""
+    return f"timezone({_sql_text(fmt.timezone)}, {ts})"
+
+
+def _utc_text(tstz: str) -> str:
+    return f"strftime(timezone('UTC', {tstz}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+
+
+def parse_reason_sql(kind: str, col: str, label: str, fmt: FileFormat) -> str | None:
+    """SQL of the reason a non-blank value does not parse (NULL when it does), or None."""
+    if kind == TEXT:
+        return None
+    value = _trimmed(col)
+    shown = f"""'''' || "{col}" || ''''"""
+    if kind == NUMBER:
+        what = (
+            "is not a number" if fmt == CANONICAL else f"is not an amount ({fmt.describe_number()})"
+        )
+        return (
+            f"case when {value} is not null and ({normalize_sql(kind, col, fmt)}) is null "
+            f"then {_sql_text(label + ' ' + what + ': ')} || {shown} end"
+        )
+    formats = (*fmt.timestamp_formats, *fmt.date_formats) if kind == TIMESTAMP else fmt.date_formats
+    if formats:
+        expected = f"a {kind} in format {' or '.join(formats)}"
+    else:
+        expected = f"an ISO-8601 {kind}"
+    candidates = _candidates_sql(kind, value, fmt)
+    return (
+        f"case when {value} is null then null "
+        f"when len({candidates}) = 0 then {_sql_text(label + ' is not ' + expected + ': ')}"
+        f" || {shown} "
+        f"when len({candidates}) > 1 then {_sql_text(label + ' is ambiguous: ')} || {shown}"
+        f" || ' reads as ' || array_to_string(list_sort({candidates}), ' or ') "
+        f"|| {_sql_text(' under ' + ' and '.join(formats))} end"
+    )
+
+
+# -- bytes ---------------------------------------------------------------------------
+
+
+def as_utf8(path: Path, fmt: FileFormat, workdir: Path | None = None) -> Path:
+    """The file itself when it is UTF-8, else a UTF-8 copy in a temp file (caller deletes).
+
+    Transcoded line by line: a line that does not decode under the declared encoding is
+    copied as its bytes, so it stays invalid UTF-8 and is quarantined by the loader with
+    its line number; the other lines load.
+    """
+    if fmt.is_utf8:
+        return path
+    handle = tempfile.NamedTemporaryFile(
+        "wb", suffix=".csv", prefix="transcoded-", dir=workdir, delete=False
+    )
+    with path.open("rb") as src, handle as dst:
+        for line in src:
+            try:
+                dst.write(line.decode(fmt.encoding).encode("utf-8"))
+            except UnicodeDecodeError:
+                dst.write(line)
+    return Path(handle.name)
+
+
+def header_cells(first_line: bytes, fmt: FileFormat, path: Path) -> list[str]:
+    """The header row's names under the format (BOM tolerated), trimmed."""
+    import csv
+
+    from extract.warehouse import LoadError
+
+    encoding = "utf-8-sig" if fmt.is_utf8 else fmt.encoding
+    try:
+        text = first_line.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"{path}: header is not valid {fmt.encoding} ({exc.reason})") from exc
+    text = text.lstrip("\ufeff").rstrip("\r\n")
+    header = next(csv.reader([text], delimiter=fmt.delimiter, quotechar=fmt.quote), None)
+    if not header or header == [""]:
+        raise LoadError(f"{path}: empty file, no header row")
+    return [name.strip() for name in header]
