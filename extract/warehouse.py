@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +105,8 @@ class LoadReport:
     files: list[FileLoad] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # still being written: next night
+    rejected: list[str] = field(default_factory=list)  # set aside, with the reason
     api_rows: dict[str, int] = field(default_factory=dict)  # raw table -> records merged
 
     @property
@@ -124,6 +126,8 @@ class LoadReport:
             "rows_quarantined": self.rows_quarantined,
             "errors": list(self.errors),
             "ignored_files": list(self.ignored),
+            "waiting_files": list(self.waiting),
+            "rejected_files": list(self.rejected),
             "api_rows": dict(self.api_rows),
         }
 
@@ -223,6 +227,7 @@ def load_csv_file(
     path: Path,
     source_file: str,
     fmt: FileFormat = CANONICAL,
+    fixed: Mapping[str, str] | None = None,
 ) -> FileLoad:
     """Bulk-load one CSV file into its raw table, idempotently.
 
@@ -231,8 +236,10 @@ def load_csv_file(
     corrected version and replaces every row (and quarantined row) the earlier
     version loaded, in one transaction. Values are read under the source's file format
     (`fmt`); rows with a value that does not parse, rows failing the object's checks, and
-    lines DuckDB cannot parse go to raw._quarantine with line and reason.
+    lines DuckDB cannot parse go to raw._quarantine with line and reason. `fixed` fills
+    columns the file has no header for with one value for the whole file.
     """
+    fixed = dict(fixed or {})
     sha = file_sha256(path)
     previous = _current_batch(con, source_system, obj, source_file)
     if previous and previous[1] == sha:
@@ -240,8 +247,12 @@ def load_csv_file(
 
     header = read_header(path, fmt)
     lowered = [h.lower() for h in header]
-    wanted = {obj.label(c).lower(): c for c in obj.file_columns}
-    missing = [obj.label(c) for c in obj.required_columns if obj.label(c).lower() not in lowered]
+    wanted = {obj.label(c).lower(): c for c in obj.file_columns if c not in fixed}
+    missing = [
+        obj.label(c)
+        for c in obj.required_columns
+        if c not in fixed and obj.label(c).lower() not in lowered
+    ]
     if missing:
         raise LoadError(
             f"{path}: missing required column(s) {', '.join(missing)} "
@@ -263,7 +274,9 @@ def load_csv_file(
     col_types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
     select_cols = ", ".join(
         [
-            f'c{positions[c]} as "{c}"' if c in positions else f'cast(null as varchar) as "{c}"'
+            f'c{positions[c]} as "{c}"'
+            if c in positions
+            else f'cast({_sql_text(fixed[c]) if c in fixed else "null"} as varchar) as "{c}"'
             for c in obj.file_columns
         ]
         + [f'c{i} as "_wide{i}"' for i, _ in wide]
@@ -347,6 +360,67 @@ def load_csv_file(
         rows_loaded=loaded,
         rows_quarantined=quarantined,
         batch_id=batch_id,
+    )
+
+
+def reject_file(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_system: str,
+    obj: RawObject,
+    path: Path,
+    source_file: str,
+    reason: str,
+    fmt: FileFormat = CANONICAL,
+) -> FileLoad:
+    """Record a file that cannot be loaded at all: each of its records is quarantined with
+    the file's reason and line, so loaded (0) + quarantined = the file's records."""
+    first_lines, blanks = scan_records(path, fmt.quote)
+    wanted = {line for line, blank in zip(first_lines[1:], blanks[1:], strict=True) if not blank}
+    texts: dict[int, str] = {}
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number in wanted:
+                texts[number] = line.rstrip(b"\r\n").decode(
+                    "utf-8" if fmt.is_utf8 else fmt.encoding, errors="replace"
+                )
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    con.execute("begin transaction")
+    try:
+        batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
+        if texts:
+            con.execute(
+                f"""insert into {RAW_SCHEMA}._quarantine
+                    select ?, ?, ?, ?, ?, unnest(?), ?, unnest(?)""",
+                [
+                    source_system,
+                    batch_id,
+                    loaded_at,
+                    source_file,
+                    obj.table,
+                    list(texts),
+                    f"file rejected: {reason}",
+                    list(texts.values()),
+                ],
+            )
+        con.execute(
+            f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, 0, ?, ?, null)",
+            [
+                batch_id,
+                source_system,
+                obj.table,
+                source_file,
+                file_sha256(path),
+                len(texts),
+                loaded_at,
+            ],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return FileLoad(
+        source_file, obj.table, "rejected", rows_quarantined=len(texts), batch_id=batch_id
     )
 
 

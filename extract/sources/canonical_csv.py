@@ -3,7 +3,8 @@
 Files are picked up recursively from the source's landing folder by name:
 `deals*.csv`, `deal_stage_history*.csv`, `activities*.csv`, `spend*.csv` (so dated
 exports such as `2026-11-26/deals.csv` or `deals_2026-11-26.csv` work). Files are loaded
-in path order; see extract.warehouse.load_csv_file for idempotency and corrections.
+in path order; see extract.landing for which files are ready, loading once and archiving,
+and extract.warehouse.load_csv_file for idempotency and corrections.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from typing import Any
 
 import duckdb
 
-from extract.file_formats import DATE, NUMBER, TIMESTAMP, validate_format
+from extract.file_formats import DATE, NUMBER, TIMESTAMP
+from extract.landing import load_landing, validate_landing
 from extract.warehouse import (
     Check,
-    LoadError,
     LoadReport,
     RawObject,
     blank,
     currency_check,
-    load_csv_file,
     one_of_check,
     quoted,
     require,
@@ -142,13 +142,10 @@ _PATTERNS = (
 
 
 def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
-    """Settings: `landing_dir` (required), the folder the CRM's files are dropped in;
-    `format` (optional), the files' delimiter, encoding, number and date conventions."""
-    where.mapping(settings, "", required={"landing_dir"}, optional={"format"})
-    return {
-        "landing_dir": where.path(settings["landing_dir"], "landing_dir"),
-        "format": validate_format(settings.get("format"), where),
-    }
+    """Settings: `landing_dir` (required), the folder the CRM's files are dropped in, and
+    the landing options of extract.landing: `archive`, `settle_seconds` and `format` (the
+    files' delimiter, encoding, number and date conventions)."""
+    return validate_landing(settings, where)
 
 
 def object_for(path: Path) -> RawObject | None:
@@ -159,53 +156,6 @@ def object_for(path: Path) -> RawObject | None:
     return None
 
 
-def extract(
-    con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime | None = None
-) -> LoadReport:
-    """Load every canonical file in the landing folder into raw; report what happened.
-
-    File-level errors (missing columns, unreadable header) do not stop the other files;
-    they are raised together at the end, so the task fails with every reason at once.
-    `as_of` is unused: a file drop holds what the CRM exported, whatever the night.
-    """
-    landing = Path(source.settings["landing_dir"])
-    report = LoadReport(source.name)
-    if not landing.is_dir():
-        raise LoadError(f"{source.name}: landing folder {landing} does not exist")
-    for path in sorted(p for p in landing.rglob("*") if p.is_file()):
-        rel = path.relative_to(landing).as_posix()
-        obj = object_for(path)
-        if obj is None:
-            if not path.name.startswith("."):
-                report.ignored.append(rel)
-                log.warning("%s: %s is not a canonical file name, ignored", source.name, rel)
-            continue
-        try:
-            result = load_csv_file(
-                con,
-                source_system=source.name,
-                obj=obj,
-                path=path,
-                source_file=rel,
-                fmt=source.settings["format"],
-            )
-        except LoadError as exc:
-            report.errors.append(str(exc))
-            log.error("%s", exc)
-            continue
-        report.files.append(result)
-        log.info(
-            "%s: %s -> %s: %s, %d rows loaded, %d quarantined",
-            source.name,
-            rel,
-            obj.qualified,
-            result.action,
-            result.rows_loaded,
-            result.rows_quarantined,
-        )
-    if report.errors:
-        raise LoadError(
-            f"{source.name}: {len(report.errors)} file(s) could not be loaded "
-            f"(the other files were loaded):\n" + "\n".join(report.errors)
-        )
-    return report
+def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> LoadReport:
+    """Load every ready canonical file of the landing folder into raw (extract.landing)."""
+    return load_landing(con, source, as_of=as_of, object_for=object_for, kind="canonical file")

@@ -242,6 +242,8 @@ def test_every_row_lands_in_raw_as_text_with_load_metadata(config, landing, wh):
         "rows_quarantined": 0,
         "errors": [],
         "ignored_files": [],
+        "waiting_files": [],
+        "rejected_files": [],
         "api_rows": {},
     }
     batch = {

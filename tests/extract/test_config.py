@@ -21,6 +21,7 @@ from extract.config import (
     config_path,
     load_config,
 )
+from extract.landing import Landing
 
 SEEDS = REPO_ROOT / "dbt_project" / "seeds"
 
@@ -86,13 +87,19 @@ def test_valid_config_parses_with_paths_relative_to_the_config_file(tmp_path):
             SourceConfig(
                 "hubspot_export",
                 "canonical_csv",
-                {"landing_dir": tmp_path.resolve() / "landing" / "hubspot"},
+                _landing(tmp_path.resolve() / "landing" / "hubspot"),
             ),
-            SourceConfig("legacy_crm", "canonical_csv", {"landing_dir": Path("/data/legacy")}),
+            SourceConfig("legacy_crm", "canonical_csv", _landing(Path("/data/legacy"))),
         ),
     )
     assert config.published_path == tmp_path.resolve() / "var" / "published" / "sales_funnel.duckdb"
-    assert config.source("legacy_crm").settings == {"landing_dir": Path("/data/legacy")}
+    assert config.source("legacy_crm").settings == _landing(Path("/data/legacy"))
+
+
+def _landing(folder: Path) -> dict:
+    """A canonical source's settings with the landing defaults: no archiving, no settling,
+    the canonical file format."""
+    return {"landing_dir": folder, "landing": Landing(landing_dir=folder)}
 
 
 def test_minimal_config_takes_default_schedule_state_dir_and_reference_files(tmp_path):
@@ -134,9 +141,9 @@ def test_relative_env_var_path_is_relative_to_the_working_directory(tmp_path, mo
     monkeypatch.setenv(CONFIG_ENV_VAR, "conf/pipeline.yml")
 
     assert config_path() == tmp_path.resolve() / "conf" / "pipeline.yml"
-    assert load_config().sources[0].settings == {
-        "landing_dir": tmp_path.resolve() / "conf" / "landing" / "crm"
-    }
+    assert load_config().sources[0].settings == _landing(
+        tmp_path.resolve() / "conf" / "landing" / "crm"
+    )
 
 
 def test_without_env_var_the_repo_config_is_used(monkeypatch):
@@ -259,7 +266,8 @@ def _duplicate_source(data: dict) -> None:
         ),
         pytest.param(
             _rename_landing,
-            "sources[0].landing: unknown key (allowed here: landing_dir)",
+            "sources[0].landing: unknown key "
+            "(allowed here: archive, format, landing_dir, settle_seconds)",
             id="unknown-source-key",
         ),
         pytest.param(

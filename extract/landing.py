@@ -1,0 +1,264 @@
+"""The landing folder of a file source: which files are ready, loading each once, archiving.
+
+Every file source (the canonical CSV format, the CRM and ad-platform exports) lands its
+files through `load_landing`, so they all behave alike:
+
+- **Files still being written are not picked up**: hidden and temporary names (`.x`,
+  `~$x`, `*.tmp`, `*.part`, `*.partial`, `*.crdownload`, `*.filepart`, `*.download`) are
+  skipped, and so is a file modified less than `settle_seconds` ago (left for the next
+  night; 0 turns the check off). Writers that rename a finished file into place need none.
+- **A file is loaded once, by content.** With `archive: true` a file whose content (SHA-256)
+  was already loaded for the same raw table is not loaded again, whatever its name; a
+  loaded file moves to `<landing_dir>/_archive/<as-of date>/<its path>` and is recorded
+  under that name, so tomorrow's `deals.csv` is a new delivery, not a correction of
+  today's. Without archiving (the default, for folders the pipeline may not move files
+  out of), a file is identified by its path, and new content under the same path is a
+  corrected version that replaces the earlier one (extract.warehouse.load_csv_file).
+- **A broken file is set aside with its reason while the others load.** With archiving,
+  a file that cannot be loaded at all (missing or doubled columns, no header, wrong
+  delimiter) moves to `_rejected/<as-of date>/` with a `<name>.reason.txt` beside it,
+  each of its records is quarantined with that reason (so loaded + quarantined = the
+  file's records), and the night goes on. Without archiving, the task fails naming
+  every broken file after loading the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from extract.file_formats import CANONICAL, FileFormat, validate_format
+from extract.warehouse import (
+    RAW_SCHEMA,
+    FileLoad,
+    LoadError,
+    LoadReport,
+    RawObject,
+    file_sha256,
+    load_csv_file,
+    reject_file,
+)
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_DIR = "_archive"
+REJECTED_DIR = "_rejected"
+_IN_PROGRESS = re.compile(
+    r"(^[.~])|(^~\$)|\.(tmp|temp|part|partial|crdownload|filepart|download|!ut)$", re.I
+)
+
+LANDING_KEYS = {"landing_dir", "archive", "settle_seconds", "format"}
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A file source's landing folder settings."""
+
+    landing_dir: Path
+    archive: bool = False
+    settle_seconds: int = 0
+    fmt: FileFormat = CANONICAL
+
+
+def validate_landing(settings: dict[str, Any], where: Any, extra: set[str] = frozenset()) -> dict:
+    """The landing keys of a file source's config (`landing_dir`, `archive`,
+    `settle_seconds`, `format`) plus the source type's own optional `extra` keys."""
+    where.mapping(settings, "", required={"landing_dir"}, optional=(LANDING_KEYS | extra))
+    archive = settings.get("archive", False)
+    if not isinstance(archive, bool):
+        raise where.error("archive", "must be true or false")
+    settle = settings.get("settle_seconds", 0)
+    if isinstance(settle, bool) or not isinstance(settle, int) or settle < 0:
+        raise where.error("settle_seconds", f"must be a whole number >= 0, got {settle!r}")
+    landing = Landing(
+        landing_dir=where.path(settings["landing_dir"], "landing_dir"),
+        archive=archive,
+        settle_seconds=settle,
+        fmt=validate_format(settings.get("format"), where),
+    )
+    return {
+        **{k: v for k, v in settings.items() if k in extra},
+        "landing_dir": landing.landing_dir,
+        "landing": landing,
+    }
+
+
+def in_progress(path: Path) -> bool:
+    """A name writers use while a file is incomplete."""
+    return bool(_IN_PROGRESS.search(path.name))
+
+
+def candidate_files(landing: Landing) -> list[Path]:
+    """Files under the landing folder in path order, outside _archive/_rejected."""
+    root = landing.landing_dir
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.relative_to(root).parts[0] not in (ARCHIVE_DIR, REJECTED_DIR)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])
+    )
+
+
+def load_landing(
+    con: duckdb.DuckDBPyConnection,
+    source: Any,
+    *,
+    as_of: datetime,
+    object_for: Callable[[Path], RawObject | None],
+    fixed_values: Callable[[Path, RawObject], dict[str, str]] | None = None,
+    kind: str = "file",
+) -> LoadReport:
+    """Load every ready file of a source's landing folder into raw; report what happened.
+
+    `object_for` names the raw object a file belongs to (None: not this source's file,
+    reported as ignored). `fixed_values` may give columns filled for a whole file (e.g.
+    the snapshot time of a snapshot export).
+    """
+    landing: Landing = source.settings["landing"]
+    root = landing.landing_dir
+    report = LoadReport(source.name)
+    if not root.is_dir():
+        raise LoadError(f"{source.name}: landing folder {root} does not exist")
+    now = time.time()  # file-system age only: whether a writer may still be busy
+    day = f"{as_of:%Y-%m-%d}"
+    for path in candidate_files(landing):
+        rel = path.relative_to(root).as_posix()
+        if in_progress(path):
+            log.info("%s: %s has a temporary name, left for a later night", source.name, rel)
+            continue
+        obj = object_for(path)
+        if obj is None:
+            report.ignored.append(rel)
+            log.warning("%s: %s is not a %s of this source, ignored", source.name, rel, kind)
+            continue
+        if landing.settle_seconds and now - path.stat().st_mtime < landing.settle_seconds:
+            report.waiting.append(rel)
+            log.info("%s: %s changed under %ds ago, left for the next night", source.name, rel,
+                     landing.settle_seconds)  # fmt: skip
+            continue
+        source_file = rel
+        if landing.archive:
+            sha = file_sha256(path)
+            earlier = _loaded_with_content(con, source.name, obj, sha)
+            if earlier:
+                log.info("%s: %s has the content of %s, not loaded again", source.name, rel,
+                         earlier)  # fmt: skip
+                report.files.append(FileLoad(rel, obj.table, "unchanged"))
+                _move(path, root / ARCHIVE_DIR / day / rel)
+                continue
+            source_file = _free_name(con, source.name, obj, f"{day}/{rel}")
+        fixed = fixed_values(path, obj) if fixed_values else {}
+        try:
+            result = load_csv_file(
+                con,
+                source_system=source.name,
+                obj=obj,
+                path=path,
+                source_file=source_file,
+                fmt=landing.fmt,
+                fixed=fixed,
+            )
+        except LoadError as exc:
+            if not landing.archive:
+                report.errors.append(str(exc))
+                log.error("%s", exc)
+                continue
+            result = reject_file(
+                con,
+                source_system=source.name,
+                obj=obj,
+                path=path,
+                source_file=source_file,
+                reason=str(exc).removeprefix(f"{path}: "),
+                fmt=landing.fmt,
+            )
+            target = root / REJECTED_DIR / source_file
+            _move(path, target)
+            target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
+            report.rejected.append(f"{rel}: {str(exc).removeprefix(f'{path}: ')}")
+            log.error("%s: %s set aside in %s: %s", source.name, rel, REJECTED_DIR, exc)
+        else:
+            if landing.archive:
+                _move(path, root / ARCHIVE_DIR / source_file)
+        report.files.append(result)
+        log.info(
+            "%s: %s -> %s: %s, %d rows loaded, %d quarantined",
+            source.name,
+            rel,
+            obj.qualified,
+            result.action,
+            result.rows_loaded,
+            result.rows_quarantined,
+        )
+    if report.errors:
+        raise LoadError(
+            f"{source.name}: {len(report.errors)} file(s) could not be loaded "
+            f"(the other files were loaded):\n" + "\n".join(report.errors)
+        )
+    return report
+
+
+def _loaded_with_content(
+    con: duckdb.DuckDBPyConnection, source_system: str, obj: RawObject, sha: str
+) -> str | None:
+    rows = con.execute(
+        f"""select min(source_file) from {RAW_SCHEMA}._batches
+            where source_system = ? and raw_table = ? and file_sha256 = ?
+              and superseded_by is null""",
+        [source_system, obj.table, sha],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _free_name(
+    con: duckdb.DuckDBPyConnection, source_system: str, obj: RawObject, name: str
+) -> str:
+    """`name`, or `name~2`, `name~3`...: a delivery never supersedes an earlier one."""
+    taken = {
+        r[0]
+        for r in con.execute(
+            f"""select source_file from {RAW_SCHEMA}._batches
+                where source_system = ? and raw_table = ? and source_file like ?""",
+            [source_system, obj.table, name + "%"],
+        ).fetchall()
+    }
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}~{n}"
+    return candidate
+
+
+def _move(path: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target = target.with_name(f"{target.name}.{time.time_ns()}")
+    shutil.move(str(path), str(target))
+
+
+_STAMP = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})(?:[T_ ](?P<h>\d{2})[-:.]?(?P<m>\d{2})(?:[-:.]?(?P<s>\d{2}))?)?"
+)
+
+
+def snapshot_time(path: Path, as_of: datetime) -> str:
+    """When a snapshot export was taken, as UTC ISO text: the date (and time) in its file
+    name (`deals-2026-11-26.csv`, `deals_2026-11-26T0200.csv`), else the night's as-of
+    time. Never the file's mtime or the clock, so reloading gives the same history."""
+    found = None
+    for match in _STAMP.finditer(path.name):
+        found = match
+    if found is None:
+        return as_of.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    h, m, s = (found.group(k) or "00" for k in ("h", "m", "s"))
+    return f"{found.group('date')}T{h}:{m}:{s}.000000Z"
