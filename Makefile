@@ -9,7 +9,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 BI_STAMP := $(BI_VENV)/.installed
 
-.PHONY: run run-pipedrive test lint format lock install clean benchmark
+.PHONY: run run-pipedrive run-hubspot run-salesforce test lint format lock install clean benchmark
 
 run: $(STAMP)
 	$(VENV)/bin/python -m extract.demo
@@ -17,6 +17,12 @@ run: $(STAMP)
 # The same night, reading the deals from the local fake Pipedrive API over HTTP.
 run-pipedrive: $(STAMP)
 	$(VENV)/bin/python -m extract.demo --crm pipedrive
+
+run-hubspot: $(STAMP)
+	$(VENV)/bin/python -m extract.demo --crm hubspot
+
+run-salesforce: $(STAMP)
+	$(VENV)/bin/python -m extract.demo --crm salesforce
 
 test: $(STAMP) $(BI_STAMP) lint
 	$(VENV)/bin/python -m pytest

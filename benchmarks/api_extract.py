@@ -38,6 +38,16 @@ CRMS = {
         "pipedrive__deals",
         ("pipedrive__deal_flow", "pipedrive__activities"),
     ),
+    "hubspot": Crm(
+        "extract.fake_servers.hubspot",
+        "hubspot__deals",
+        ("hubspot__deal_stage_history", "hubspot__activities"),
+    ),
+    "salesforce": Crm(
+        "extract.fake_servers.salesforce",
+        "salesforce__opportunities",
+        ("salesforce__opportunity_history", "salesforce__tasks", "salesforce__events"),
+    ),
 }
 
 

@@ -1,7 +1,8 @@
 """`make run`: generate sample CRM data, run one night through real Airflow, print the funnel.
 
-`--crm pipedrive` (`make run-pipedrive`) serves the same sample data from the local fake
-Pipedrive API and runs the night against it over HTTP instead of the CSV files.
+`--crm pipedrive|hubspot|salesforce` (`make run-pipedrive`, `run-hubspot`,
+`run-salesforce`) serves the same sample data from that CRM's local fake API and runs the
+night against it over HTTP instead of the CSV files.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from pathlib import Path
 
 from extract import REPO_ROOT, local_airflow
 from extract.config import config_path, load_config
-from extract.fake_servers import pipedrive as pipedrive_server
+from extract.fake_servers import hubspot, pipedrive, salesforce
 from extract.fake_servers.dataset import SampleDataset
 from extract.pipeline import parse_as_of
 from extract.report import render
 from extract.sample_data import generate
 
 DEMO_SOURCE = "demo_crm"
-# The fake server's token: a demo value, not a secret.
-FAKE_TOKEN = "demo-pipedrive-token"
+# The fake servers' token: a demo value, not a secret.
+FAKE_TOKEN = "demo-api-token"
+# --crm value -> (fake server module, the source type's default token variable)
+API_DEMOS = {
+    "pipedrive": (pipedrive, "PIPEDRIVE_API_TOKEN"),
+    "hubspot": (hubspot, "HUBSPOT_ACCESS_TOKEN"),
+    "salesforce": (salesforce, "SALESFORCE_ACCESS_TOKEN"),
+}
 
 
 def ensure_sample_data(landing: Path, deals: int, seed: int, end: date) -> bool:
@@ -55,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--crm",
-        choices=("csv", "pipedrive"),
+        choices=("csv", *API_DEMOS),
         default="csv",
-        help="where the night reads deals from: the CSV files, or the fake Pipedrive API",
+        help="where the night reads deals from: the CSV files, or a CRM's fake API",
     )
     parser.add_argument(
         "--as-of",
@@ -82,14 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         pipeline_config, published = config_path(), config.published_path
         extra_env: dict[str, str] = {}
-        if args.crm == "pipedrive":
+        if args.crm in API_DEMOS:
+            module, token_env = API_DEMOS[args.crm]
             server = stack.enter_context(
-                pipedrive_server.build_server(SampleDataset(landing), token=FAKE_TOKEN)
+                module.build_server(SampleDataset(landing), token=FAKE_TOKEN)
             )
-            print(f"    serving it from the fake Pipedrive API at {server.url}", flush=True)
-            pipeline_config = _pipedrive_config(var / "demo-pipedrive", server.url, landing)
+            print(f"    serving it from the fake {args.crm} API at {server.url}", flush=True)
+            pipeline_config = _api_config(
+                var / f"demo-{args.crm}", args.crm, server.url, token_env, landing
+            )
             published = load_config(pipeline_config).published_path
-            extra_env["PIPEDRIVE_API_TOKEN"] = FAKE_TOKEN
+            extra_env[token_env] = FAKE_TOKEN
         print(f"2/3 running one night of crm_nightly in Airflow (log: {log_file})", flush=True)
         env = {**local_airflow.airflow_env(var / "airflow", pipeline_config), **extra_env}
         try:
@@ -105,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _pipedrive_config(root: Path, url: str, sample: Path) -> Path:
-    """A pipeline config reading deals from the fake Pipedrive API, spend from its file."""
+def _api_config(root: Path, crm: str, url: str, token_env: str, sample: Path) -> Path:
+    """A pipeline config reading deals from a CRM's fake API, spend from its file."""
     spend = root / "landing" / "spend"
     spend.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(sample / "spend.csv", spend / "spend.csv")
@@ -115,8 +125,7 @@ def _pipedrive_config(root: Path, url: str, sample: Path) -> Path:
         "reporting_currency: USD\n"
         f"warehouse: {{path: {root}/warehouse.duckdb, publish_dir: {root}/published}}\n"
         "sources:\n"
-        f"  - {{name: {DEMO_SOURCE}, type: pipedrive, base_url: '{url}',"
-        " token_env: PIPEDRIVE_API_TOKEN}\n"
+        f"  - {{name: {DEMO_SOURCE}, type: {crm}, base_url: '{url}', token_env: {token_env}}}\n"
         f"  - {{name: demo_spend, type: canonical_csv, landing_dir: {spend}}}\n"
     )
     return path

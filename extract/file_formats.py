@@ -46,6 +46,7 @@ class FileFormat:
     date_formats: tuple[str, ...] = ()  # strptime formats; () = ISO-8601 only
     timestamp_formats: tuple[str, ...] = ()  # strptime formats; () = ISO-8601 only
     timezone: str = "UTC"  # for timestamps written without an offset
+    header_line: int = 1  # line of the header row; the lines above it are a preamble
 
     @property
     def is_utf8(self) -> bool:
@@ -71,6 +72,7 @@ FORMAT_KEYS = {
     "timestamp_format",
     "timestamp_formats",
     "timezone",
+    "header_line",
 }
 
 
@@ -112,13 +114,17 @@ def validate_format(value: Any, where: Any, key: str = "format") -> FileFormat:
     thousands = None if thousands == "none" else thousands
     if thousands == decimal:
         raise where.error(f"{key}.thousands_separator", "must differ from decimal_separator")
-    if thousands is not None and thousands == delimiter:
-        raise where.error(f"{key}.thousands_separator", "must differ from the delimiter")
+    # A thousands separator equal to the delimiter ("1,234.50" in a comma file) needs the
+    # amount quoted, as spreadsheets write it; an unquoted one has too many fields and is
+    # quarantined by the loader.
     tz = where.string(raw.get("timezone", "UTC"), f"{key}.timezone")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise where.error(f"{key}.timezone", f"unknown time zone {tz!r}") from None
+    header_line = raw.get("header_line", 1)
+    if isinstance(header_line, bool) or not isinstance(header_line, int) or header_line < 1:
+        raise where.error(f"{key}.header_line", f"must be a line number >= 1, got {header_line!r}")
     return FileFormat(
         delimiter=delimiter,
         quote=quote,
@@ -128,6 +134,7 @@ def validate_format(value: Any, where: Any, key: str = "format") -> FileFormat:
         date_formats=_formats(raw, where, key, "date"),
         timestamp_formats=_formats(raw, where, key, "timestamp"),
         timezone=tz,
+        header_line=header_line,
     )
 
 
@@ -164,29 +171,87 @@ def number_pattern(fmt: FileFormat) -> str:
     return rf"^(?:{currency}\s?)?([-+]?)\s?(?:{currency}\s?)?({digits})(?:\s?{currency})?$"
 
 
-def normalize_sql(kind: str, col: str, fmt: FileFormat) -> str:
-    """SQL turning a text column into its normalized text, NULL if blank or not parsable."""
-    value = _trimmed(col)
+@dataclass(frozen=True)
+class TypedSql:
+    """How one text column is read under a format, as SQL in three steps, so that no
+    reading is written (or computed) twice: `value`, the trimmed text (alias `<col>__v`);
+    `readings` over it (aliases `<col>__*`); then `normalized` and `reason` over those."""
+
+    value: tuple[str, str] | None
+    readings: tuple[tuple[str, str], ...]
+    normalized: str
+    reason: str | None
+
+
+def typed_sql(kind: str, col: str, label: str, fmt: FileFormat) -> TypedSql:
+    """The SQL reading a text column `col` of kind `kind` under `fmt` (see TypedSql): the
+    normalized text (NULL if blank or not parsable) and the reason it does not parse."""
     if kind == TEXT:
-        return f'"{col}"'
+        return TypedSql(None, (), f'"{col}"', None)
+    v = f'"{col}__v"'
+    value = (f"{col}__v", _trimmed(col))
+    shown = f"""'''' || "{col}" || ''''"""
     if kind == NUMBER:
-        if fmt == CANONICAL:
-            return f"case when try_cast({value} as decimal(38, 10)) is not null then {value} end"
-        spaced = f"regexp_replace({value}, '[{_SPACES} ]+', ' ', 'g')"
-        pattern = _sql_text(number_pattern(fmt))
-        digits = f"regexp_extract({spaced}, {pattern}, 2)"
-        if fmt.thousands_separator:
-            digits = f"replace({digits}, {_sql_text(fmt.thousands_separator)}, '')"
-        if fmt.decimal_separator != ".":
-            digits = f"replace({digits}, {_sql_text(fmt.decimal_separator)}, '.')"
-        sign = f"replace(regexp_extract({spaced}, {pattern}, 1), '+', '')"
-        return f"case when regexp_full_match({spaced}, {pattern}) then {sign} || {digits} end"
-    candidates = _candidates_sql(kind, value, fmt)
-    return f"case when len({candidates}) = 1 then {candidates}[1] end"
+        what = (
+            "is not a number" if fmt == CANONICAL else f"is not an amount ({fmt.describe_number()})"
+        )
+        return TypedSql(
+            value,
+            ((f"{col}__n", _number_sql(v, fmt)),),
+            f'"{col}__n"',
+            f'case when {v} is not null and "{col}__n" is null '
+            f"then {_sql_text(label + ' ' + what + ': ')} || {shown} end",
+        )
+    formats = (*fmt.timestamp_formats, *fmt.date_formats) if kind == TIMESTAMP else fmt.date_formats
+    expected = f"a {kind} in format {' or '.join(formats)}" if formats else f"an ISO-8601 {kind}"
+    cands = f'"{col}__c"'
+    readings = [(f"{col}__c", _candidates_sql(kind, v, fmt))]
+    under = " and ".join(formats) or "ISO-8601"
+    skipped = ""
+    if kind == TIMESTAMP and fmt.timezone != "UTC":
+        under += f" in {fmt.timezone}"
+        readings.append((f"{col}__u", _candidates_sql(kind, v, fmt, zone_checked=False)))
+        skipped = (
+            f'when len({cands}) = 0 and len("{col}__u") > 0 then '
+            f"{_sql_text(f'{label} is a local time that does not exist in {fmt.timezone}')}"
+            f" || ' (clocks skipped it): ' || {shown} "
+        )
+    return TypedSql(
+        value,
+        tuple(readings),
+        f"case when len({cands}) = 1 then {cands}[1] end",
+        f"case when {v} is null then null {skipped}"
+        f"when len({cands}) = 0 then {_sql_text(label + ' is not ' + expected + ': ')}"
+        f" || {shown} "
+        f"when len({cands}) > 1 then {_sql_text(label + ' is ambiguous: ')} || {shown}"
+        f" || ' reads as ' || array_to_string(list_sort({cands}), ' or ') "
+        f"|| {_sql_text(' under ' + under)} end",
+    )
 
 
-def _candidates_sql(kind: str, value: str, fmt: FileFormat) -> str:
-    """SQL list of the distinct normalized readings of a value under the declared formats."""
+def _number_sql(value: str, fmt: FileFormat) -> str:
+    """SQL of an amount's plain decimal text, NULL if blank or not an amount under fmt."""
+    if fmt == CANONICAL:
+        # A plain decimal only: DuckDB's cast would also take 1e3 and 1_000.
+        plain = r"[-+]?(\d+(\.\d*)?|\.\d+)"
+        return f"case when regexp_full_match({value}, '{plain}') then {value} end"
+    spaced = f"regexp_replace({value}, '[{_SPACES} ]+', ' ', 'g')"
+    pattern = _sql_text(number_pattern(fmt))
+    digits = f"regexp_extract({spaced}, {pattern}, 2)"
+    if fmt.thousands_separator:
+        digits = f"replace({digits}, {_sql_text(fmt.thousands_separator)}, '')"
+    if fmt.decimal_separator != ".":
+        digits = f"replace({digits}, {_sql_text(fmt.decimal_separator)}, '.')"
+    sign = f"replace(regexp_extract({spaced}, {pattern}, 1), '+', '')"
+    return f"case when regexp_full_match({spaced}, {pattern}) then {sign} || {digits} end"
+
+
+def _candidates_sql(kind: str, value: str, fmt: FileFormat, *, zone_checked: bool = True) -> str:
+    """SQL list of the distinct normalized readings of a value under the declared formats.
+
+    A wall time the source's zone showed twice (fall back) has two readings, one its clocks
+    skipped (spring forward) none; `zone_checked=False` reads either as DuckDB would.
+    """
     readings: list[str] = []
     if kind == DATE:
         if not fmt.date_formats:
@@ -199,57 +264,48 @@ def _candidates_sql(kind: str, value: str, fmt: FileFormat) -> str:
             kept = f"case when try_cast({value} as timestamptz) is not null then {value} end"
             return f"list_filter([{kept}], lambda x: x is not null)"
         if not fmt.timestamp_formats:
-            offset = f"regexp_matches({value}, '(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$')"
+            # An offset follows a time; a date's own `-29` is no offset.
+            zone = r"(Z|[+-]\d{2}(:?\d{2})?)"
+            offset = f"regexp_matches({value}, ':\\d{{2}}(\\.\\d+)?\\s?{zone}$')"
             readings.append(
-                f"case when {offset} then {_utc_text(f'try_cast({value} as timestamptz)')}"
-                f" else {_utc_text(_local(f'try_cast({value} as timestamp)', fmt))} end"
+                f"case when {offset} then {_utc_text(f'try_cast({value} as timestamptz)')} end"
             )
+            naive = f"try_cast({value} as timestamp)"
+            readings += [
+                f"case when not {offset} then {r} end"
+                for r in _local_readings(naive, fmt, zone_checked)
+            ]
         for f in fmt.timestamp_formats:
             parsed = f"try_strptime({value}, {_sql_text(f)})"
-            readings.append(_utc_text(parsed if "%z" in f else _local(parsed, fmt)))
+            if "%z" in f:
+                readings.append(_utc_text(parsed))
+            else:
+                readings += _local_readings(parsed, fmt, zone_checked)
         for f in fmt.date_formats:
             parsed = f"cast(try_strptime({value}, {_sql_text(f)}) as timestamp)"
-            readings.append(_utc_text(_local(parsed, fmt)))
+            readings += _local_readings(parsed, fmt, zone_checked)
     return f"list_distinct(list_filter([{', '.join(readings)}], lambda x: x is not null))"
 
 
-def _local(ts: str, fmt: FileFormat) -> str:
-    """A naive timestamp read as wall time in the source's zone (an aware timestamp)."""
-    return f"timezone({_sql_text(fmt.timezone)}, {ts})"
+def _local_readings(ts: str, fmt: FileFormat, zone_checked: bool = True) -> list[str]:
+    """A naive timestamp read as wall time in the source's zone, as UTC texts: the instant
+    DuckDB picks, kept only if the zone's clocks showed that wall time, and the other
+    instant they showed it at, if any (the repeated hour when clocks go back)."""
+    tz = _sql_text(fmt.timezone)
+    aware = f"timezone({tz}, {ts})"
+    if fmt.timezone == "UTC" or not zone_checked:
+        return [_utc_text(aware)]
+    hour = "interval 1 hour"
+    exists = f"case when timezone({tz}, {aware}) = {ts} then {aware} end"
+    other = (
+        f"case when timezone({tz}, {aware} - {hour}) = {ts} then {aware} - {hour}"
+        f" when timezone({tz}, {aware} + {hour}) = {ts} then {aware} + {hour} end"
+    )
+    return [_utc_text(exists), _utc_text(other)]
 
 
 def _utc_text(tstz: str) -> str:
     return f"strftime(timezone('UTC', {tstz}), '%Y-%m-%dT%H:%M:%S.%fZ')"
-
-
-def parse_reason_sql(kind: str, col: str, label: str, fmt: FileFormat) -> str | None:
-    """SQL of the reason a non-blank value does not parse (NULL when it does), or None."""
-    if kind == TEXT:
-        return None
-    value = _trimmed(col)
-    shown = f"""'''' || "{col}" || ''''"""
-    if kind == NUMBER:
-        what = (
-            "is not a number" if fmt == CANONICAL else f"is not an amount ({fmt.describe_number()})"
-        )
-        return (
-            f"case when {value} is not null and ({normalize_sql(kind, col, fmt)}) is null "
-            f"then {_sql_text(label + ' ' + what + ': ')} || {shown} end"
-        )
-    formats = (*fmt.timestamp_formats, *fmt.date_formats) if kind == TIMESTAMP else fmt.date_formats
-    if formats:
-        expected = f"a {kind} in format {' or '.join(formats)}"
-    else:
-        expected = f"an ISO-8601 {kind}"
-    candidates = _candidates_sql(kind, value, fmt)
-    return (
-        f"case when {value} is null then null "
-        f"when len({candidates}) = 0 then {_sql_text(label + ' is not ' + expected + ': ')}"
-        f" || {shown} "
-        f"when len({candidates}) > 1 then {_sql_text(label + ' is ambiguous: ')} || {shown}"
-        f" || ' reads as ' || array_to_string(list_sort({candidates}), ' or ') "
-        f"|| {_sql_text(' under ' + ' and '.join(formats))} end"
-    )
 
 
 # -- bytes ---------------------------------------------------------------------------

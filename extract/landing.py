@@ -117,12 +117,16 @@ def load_landing(
     object_for: Callable[[Path], RawObject | None],
     fixed_values: Callable[[Path, RawObject], dict[str, str]] | None = None,
     kind: str = "file",
+    footer_start: Callable[[Path, RawObject, FileFormat], int | None] | None = None,
 ) -> LoadReport:
     """Load every ready file of a source's landing folder into raw; report what happened.
 
     `object_for` names the raw object a file belongs to (None: not this source's file,
     reported as ignored). `fixed_values` may give columns filled for a whole file (e.g.
-    the snapshot time of a snapshot export).
+    the snapshot time of a snapshot export). `footer_start` may give the line where a
+    file's footer starts (None: no footer), for exports that end in lines of their own
+    (report totals, a copyright notice): those lines are not loaded, the source logs
+    them; a LoadError from it sets the file aside like any load error.
     """
     landing: Landing = source.settings["landing"]
     root = landing.landing_dir
@@ -159,6 +163,7 @@ def load_landing(
             source_file = _free_name(con, source.name, obj, f"{day}/{rel}")
         fixed = fixed_values(path, obj) if fixed_values else {}
         try:
+            stop_line = footer_start(path, obj, landing.fmt) if footer_start else None
             result = load_csv_file(
                 con,
                 source_system=source.name,
@@ -167,6 +172,7 @@ def load_landing(
                 source_file=source_file,
                 fmt=landing.fmt,
                 fixed=fixed,
+                stop_line=stop_line,
             )
         except LoadError as exc:
             if not landing.archive:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,13 +19,13 @@ from extract.file_formats import (
     FileFormat,
     as_utf8,
     header_cells,
-    normalize_sql,
-    parse_reason_sql,
+    typed_sql,
 )
 
 log = logging.getLogger(__name__)
 
 RAW_SCHEMA = "raw"
+LOAD_MEMORY_LIMIT = "1GB"
 LOAD_COLUMNS = ("_source_system", "_batch_id", "_loaded_at", "_source_file", "_row_number")
 
 
@@ -212,10 +213,14 @@ def file_sha256(path: Path) -> str:
 
 
 def read_header(path: Path, fmt: FileFormat = CANONICAL) -> list[str]:
-    """The header row of a CSV file under its format (a UTF-8 BOM tolerated), trimmed."""
-    # Only the first line is decoded: a bad byte further down is a row for quarantine.
+    """The header row of a CSV file under its format (a UTF-8 BOM tolerated), trimmed.
+
+    The header is line `fmt.header_line` (1 unless a preamble precedes it, as in the
+    report name and date range lines of an ad platform's report download)."""
+    # Only the header line is decoded: a bad byte further down is a row for quarantine.
     with path.open("rb") as fh:
-        first = fh.readline()
+        for _ in range(fmt.header_line):
+            first = fh.readline()
     return header_cells(first, fmt, path)
 
 
@@ -228,6 +233,7 @@ def load_csv_file(
     source_file: str,
     fmt: FileFormat = CANONICAL,
     fixed: Mapping[str, str] | None = None,
+    stop_line: int | None = None,
 ) -> FileLoad:
     """Bulk-load one CSV file into its raw table, idempotently.
 
@@ -237,7 +243,9 @@ def load_csv_file(
     version loaded, in one transaction. Values are read under the source's file format
     (`fmt`); rows with a value that does not parse, rows failing the object's checks, and
     lines DuckDB cannot parse go to raw._quarantine with line and reason. `fixed` fills
-    columns the file has no header for with one value for the whole file.
+    columns the file has no header for with one value for the whole file. `stop_line`:
+    the file's lines from that one on are a trailer the caller recognized (a report
+    export's footer) and are not read; the file's identity is still its whole content.
     """
     fixed = dict(fixed or {})
     sha = file_sha256(path)
@@ -254,9 +262,15 @@ def load_csv_file(
         if c not in fixed and obj.label(c).lower() not in lowered
     ]
     if missing:
+        others = [d for d in ";,\t|" if d != fmt.delimiter and len(header) == 1 and d in header[0]]
+        hint = (
+            f"; the header reads as one column: delimiter {others[0]!r}, not {fmt.delimiter!r}?"
+            if others
+            else ""
+        )
         raise LoadError(
             f"{path}: missing required column(s) {', '.join(missing)} "
-            f"(header has: {', '.join(header)})"
+            f"(header has: {', '.join(header)}){hint}"
         )
     duplicated = sorted({h for h in lowered if lowered.count(h) > 1 and h in wanted})
     if duplicated:
@@ -283,6 +297,11 @@ def load_csv_file(
     )
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     readable = as_utf8(path, fmt)
+    # The file's rows live in temp tables while they are checked: a bounded buffer makes
+    # DuckDB spill them to disk, so memory stays flat however large the export.
+    con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    if stop_line is not None:
+        readable = _head(readable, stop_line - 1, delete=readable != path)
 
     con.execute("begin transaction")
     try:
@@ -294,7 +313,7 @@ def load_csv_file(
             f"""
             create temp table _read as
             select {select_cols}, ordinality as _ord
-            from read_csv(?, header = false, skip = 1, columns = {{{col_types}}},
+            from read_csv(?, header = false, skip = {fmt.header_line}, columns = {{{col_types}}},
                           delim = {_sql_text(fmt.delimiter)}, quote = {_sql_text(fmt.quote)},
                           escape = {_sql_text(fmt.quote)}, strict_mode = true,
                           store_rejects = true, rejects_table = '_rejects',
@@ -303,7 +322,9 @@ def load_csv_file(
             """,
             [str(readable)],
         )
-        _number_and_check(con, readable, obj, fmt, wide)
+        # Fixed values are the pipeline's own (e.g. a snapshot time), not the file's text.
+        as_read = replace(obj, kinds=tuple((c, k) for c, k in obj.kinds if c not in fixed))
+        _number_and_check(con, readable, as_read, fmt, wide)
         cols = ", ".join(f'"{c}"' for c in obj.columns)
         meta = [source_system, batch_id, loaded_at, source_file]
         if previous:
@@ -313,11 +334,18 @@ def load_csv_file(
                 select {cols}, ?, ?, ?, ?, _line from _incoming where _reason is null""",
             meta,
         )
-        as_written = ", ".join(f'"{obj.label(c)}" := "{c}__as_written"' for c in obj.columns)
+        # The record as written: the file's text, from _read (only for rejected rows).
+        as_written = [f'"{obj.label(c)}" := r."{c}"' for c in obj.file_columns]
+        if obj.wide:
+            cells = ", ".join(f'{_sql_text(name)}, r."_wide{i}"' for i, name in wide)
+            as_written.append(f'"{obj.wide.column}" := json_object({cells})')
         con.execute(
             f"""insert into {RAW_SCHEMA}._quarantine
-                select ?, ?, ?, ?, ?, _line, _reason, to_json(struct_pack({as_written}))
-                from _incoming where _reason is not null""",
+                select ?, ?, ?, ?, ?, i._line, i._reason,
+                       to_json(struct_pack({", ".join(as_written)}))
+                from _incoming as i
+                inner join _read as r on r._ord = i._ord
+                where i._reason is not null""",
             [*meta, obj.table],
         )
         con.execute(
@@ -376,7 +404,11 @@ def reject_file(
     """Record a file that cannot be loaded at all: each of its records is quarantined with
     the file's reason and line, so loaded (0) + quarantined = the file's records."""
     first_lines, blanks = scan_records(path, fmt.quote)
-    wanted = {line for line, blank in zip(first_lines[1:], blanks[1:], strict=True) if not blank}
+    wanted = {
+        line
+        for line, blank in zip(first_lines, blanks, strict=True)
+        if line > fmt.header_line and not blank
+    }
     texts: dict[int, str] = {}
     with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
@@ -425,6 +457,20 @@ def reject_file(
 
 
 _SCRATCH = ("_read", "_units", "_incoming", "_rejects", "_reject_scans")
+
+
+def _head(path: Path, lines: int, *, delete: bool) -> Path:
+    """A temp copy of the file's first `lines` lines (the caller deletes it); `delete`
+    removes `path`, itself a temp copy."""
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".csv", prefix="head-", delete=False)
+    with path.open("rb") as src, handle as dst:
+        for number, line in enumerate(src, start=1):
+            if number > lines:
+                break
+            dst.write(line)
+    if delete:
+        path.unlink(missing_ok=True)
+    return Path(handle.name)
 
 
 def _sql_text(value: str) -> str:
@@ -491,45 +537,49 @@ def _number_and_check(
     checks, into `_incoming`.
 
     Accepted record k is the k-th record unit (see record_units) that is neither blank,
-    nor the header, nor rejected. A value that does not parse under the format is the
-    row's reason, with those of the object's checks (run over the normalized values).
+    nor the header or a line above it, nor rejected. A value that does not parse under the
+    format is the row's reason, with those of the object's checks (run over the normalized
+    values).
     """
     record_units(con, path, fmt.quote)
-    typed = [f'"{c}" as "{c}__as_written"' for c in obj.file_columns]
+    columns = [(c, obj.kind(c), obj.label(c)) for c in obj.file_columns]
+    if obj.wide:
+        columns += [(f"_wide{i}", obj.wide.kind, name) for i, name in wide]
+    typed = {col: typed_sql(kind, col, label, fmt) for col, kind, label in columns}
+    values = [f'{t.value[1]} as "{t.value[0]}"' for t in typed.values() if t.value]
+    readings = [f'{sql} as "{alias}"' for t in typed.values() for alias, sql in t.readings]
     # A value that does not parse keeps its text, so the checks still see it (a rejected
     # row never reaches raw, only its reasons matter).
-    typed += [
-        f'coalesce({normalize_sql(obj.kind(c), c, fmt)}, "{c}") as "{c}"' for c in obj.file_columns
-    ]
-    parse = [parse_reason_sql(obj.kind(c), c, obj.label(c), fmt) for c in obj.file_columns]
+    normalized = [f'coalesce({typed[c].normalized}, "{c}") as "{c}"' for c in obj.file_columns]
     if obj.wide:
-        pairs = ", ".join(
-            f"{_sql_text(name)}, {normalize_sql(obj.wide.kind, f'_wide{i}', fmt)}"
-            for i, name in wide
-        )
-        written = ", ".join(f'{_sql_text(name)}, "_wide{i}"' for i, name in wide)
-        typed.append(f'cast(json_object({pairs}) as varchar) as "{obj.wide.column}"')
-        typed.append(f'cast(json_object({written}) as varchar) as "{obj.wide.column}__as_written"')
-        parse += [parse_reason_sql(obj.wide.kind, f"_wide{i}", name, fmt) for i, name in wide]
-    parse_sql = ", ".join(p for p in parse if p) or "null"
+        pairs = ", ".join(f"{_sql_text(name)}, {typed[f'_wide{i}'].normalized}" for i, name in wide)
+        normalized.append(f'cast(json_object({pairs}) as varchar) as "{obj.wide.column}"')
+    parse_sql = ", ".join(t.reason for t in typed.values() if t.reason) or "null"
     con.execute(
         f"""
         create temp table _incoming as
         with records as (
             select row_number() over (order by unit) as record_ord, file_line
             from _units
-            where unit > 1 and not is_blank
+            where file_line > {fmt.header_line} and not is_blank
                 and unit not in (select distinct line from _rejects)
+        ),
+        trimmed as (
+            select r.*{"".join(", " + v for v in values)} from _read as r
+        ),
+        parsed as (
+            select t.*{"".join(", " + r for r in readings)} from trimmed as t
         ),
         typed as (
             -- The record ordinal (+ header) stands in should the line scan ever fall short.
-            select r._ord, coalesce(records.file_line, r._ord + 1) as _line,
-                   {", ".join(typed)},
+            select p._ord, coalesce(records.file_line, p._ord + {fmt.header_line}) as _line,
+                   {", ".join(normalized)},
                    nullif(concat_ws('; ', {parse_sql}), '') as _parse_reason
-            from _read as r
-            left join records on records.record_ord = r._ord
+            from parsed as p
+            left join records on records.record_ord = p._ord
         )
-        select *, nullif(concat_ws('; ', _parse_reason, {_reason_sql(obj.checks)}), '') as _reason
+        select * exclude (_parse_reason),
+               nullif(concat_ws('; ', _parse_reason, {_reason_sql(obj.checks)}), '') as _reason
         from typed
         """
     )

@@ -7,44 +7,12 @@ import shutil
 
 import duckdb
 import pytest
+from api_nights import ALL_MARTS, SAME_ROWS, marts, pipeline_config, raw_counts
 
 from extract.fake_servers.dataset import SampleDataset
 from extract.fake_servers.pipedrive import build_server
 
 TOKEN = "pd-test-token-3141592653"
-
-# Aggregate marts: they do not carry CRM ids, so both doors must give the same rows.
-SAME_ROWS = (
-    "mart_funnel_conversion",
-    "mart_stage_duration",
-    "mart_stage_open_spells",
-    "mart_sales_velocity",
-    "mart_cac",
-    "mart_cac_by_channel",
-    "mart_pipeline_snapshot",
-)
-
-
-def _marts(path, names):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return {
-            name: con.sql(f"select * from marts.{name} order by all").fetchall() for name in names
-        }
-    finally:
-        con.close()
-
-
-def _config(root, sources_yaml):
-    from extract.config import load_config
-
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "pipeline.yml").write_text(
-        "reporting_currency: USD\n"
-        f"warehouse: {{path: {root}/wh.duckdb, publish_dir: {root}/published}}\n"
-        f"sources:\n{sources_yaml}"
-    )
-    return load_config(root / "pipeline.yml")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +29,7 @@ def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypat
 
     as_of = parse_as_of("2026-07-01T00:00:00Z")
     # GIVEN the canonical path: all four files of the generated data
-    canonical = _config(
+    canonical = pipeline_config(
         tmp_path / "canonical",
         f"  - {{name: demo_crm, type: canonical_csv, landing_dir: {sample}}}\n",
     )
@@ -72,7 +40,7 @@ def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypat
     shutil.copy(sample / "spend.csv", spend_only / "spend.csv")
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
     with build_server(SampleDataset(sample), token=TOKEN) as server:
-        api = _config(
+        api = pipeline_config(
             tmp_path / "api",
             f"  - {{name: demo_crm, type: pipedrive, base_url: '{server.url}',"
             " token_env: PIPEDRIVE_TEST_TOKEN, page_size: 100}\n"
@@ -81,26 +49,16 @@ def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypat
         result = run_night(as_of=as_of, run_id="api", config=api)
     # THEN every aggregate mart is the same, row for row
     assert result["loads"][0]["api_rows"]["pipedrive__deals"] == 300
-    expected = _marts(canonical.published_path, SAME_ROWS)
-    actual = _marts(api.published_path, SAME_ROWS)
+    expected = marts(canonical.published_path, SAME_ROWS)
+    actual = marts(api.published_path, SAME_ROWS)
     assert all(expected[name] for name in SAME_ROWS)  # nothing compared empty to empty
     for name in SAME_ROWS:
         assert actual[name] == expected[name], name
 
 
-ALL_MARTS = (
-    *SAME_ROWS,
-    "fct_deals",
-    "fct_deal_stage_spells",
-    "fct_deal_funnel",
-    "mart_rep_performance",
-    "mart_data_quality",
-)
-
-
 def _api_config(root, url, *, full_refresh=False):
     flag = "true" if full_refresh else "false"
-    return _config(
+    return pipeline_config(
         root,
         f"  - {{name: demo_crm, type: pipedrive, base_url: '{url}',"
         f" token_env: PIPEDRIVE_TEST_TOKEN, page_size: 100, full_refresh: {flag}}}\n",
@@ -156,29 +114,14 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
         run_night(as_of=as_of, run_id="full", config=full)
     # THEN the incremental night read only the changed deals and gives the same marts
     assert second["loads"][0]["api_rows"]["pipedrive__deals"] < 300
-    incremental_marts = _marts(incremental.published_path, ALL_MARTS)
-    full_marts = _marts(full.published_path, ALL_MARTS)
+    incremental_marts = marts(incremental.published_path, ALL_MARTS)
+    full_marts = marts(full.published_path, ALL_MARTS)
     assert all(full_marts[name] for name in ALL_MARTS)
     for name in ALL_MARTS:
         assert incremental_marts[name] == full_marts[name], name
     deals = {row[0]: row for row in full_marts["fct_deals"]}
     assert "demo_crm:900001" in deals
     assert f"demo_crm:{int(lost['deal_id'][1:])}" not in deals
-
-
-def _raw_counts(config):
-    con = duckdb.connect(str(config.warehouse_path), read_only=True)
-    try:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'raw' "
-                "order by 1"
-            ).fetchall()
-        ]
-        return {t: con.execute(f'select count(*) from raw."{t}"').fetchall()[0][0] for t in tables}
-    finally:
-        con.close()
 
 
 def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
@@ -202,7 +145,7 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
         # WHEN the night extracts THEN it completes with every record
         first = extract_source("demo_crm", as_of=as_of, config=config)
         assert first["api_rows"]["pipedrive__deals"] == 300
-        complete = _raw_counts(config)
+        complete = raw_counts(config)
         # GIVEN a fault that does not pass (a 400 on activities, after deals were paged)
         server.faults.add(
             "/api/v2/activities", Fault(status=400, body={"success": False, "error": "bad"})
@@ -212,10 +155,10 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
             extract_source("demo_crm", as_of=as_of, config=config)
         assert "GET /api/v2/activities" in str(failure.value)
         assert "400" in str(failure.value)
-        assert _raw_counts(config) == complete
+        assert raw_counts(config) == complete
         # AND a rerun (its window from the unchanged high-water mark) completes the night
         extract_source("demo_crm", as_of=as_of, config=config)
-        after = _raw_counts(config)
+        after = raw_counts(config)
         assert after.pop("_batches") > complete["_batches"]  # its own batch records
         assert after == {k: v for k, v in complete.items() if k != "_batches"}
     # The planted token is nowhere: not in logs, not in the error, not in raw.

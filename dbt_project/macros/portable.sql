@@ -95,7 +95,8 @@
 {%- endmacro %}
 
 {#- A JSON text column's member as text: json_text('record', 'id') or a nested path
-    json_text('record', 'data', 'field_key'). JSON null is SQL NULL. -#}
+    json_text('record', 'data', 'field_key'); a key of digits indexes an array
+    (json_text('record', 'results', '0', 'id')). JSON null is SQL NULL. -#}
 {% macro json_text(column) -%}
     {{ return(adapter.dispatch('json_text', 'crm_funnel')(column, varargs)) }}
 {%- endmacro %}
@@ -103,5 +104,33 @@
     (cast({{ column }} as json) #>> '{ {{- keys | join(',') -}} }')
 {%- endmacro %}
 {% macro duckdb__json_text(column, keys) -%}
-    json_extract_string({{ column }}, '$.{{ keys | join('.') }}')
+    json_extract_string({{ column }}, '$
+    {%- for key in keys -%}
+        {{ '[' ~ key ~ ']' if (key | string).isdigit() else '.' ~ key }}
+    {%- endfor -%}
+    ')
+{%- endmacro %}
+
+{#- The members of a JSON object column, as a lateral relation of (member_key,
+    member_value) text pairs (JSON null is SQL NULL): `from t cross join
+    {{ json_members('t.col') }} as members`. Reads the JSON columns file sources gather
+    from a family of headers (extract.warehouse.Wide). -#}
+{% macro json_members(column) -%}
+    {{ return(adapter.dispatch('json_members', 'crm_funnel')(column)) }}
+{%- endmacro %}
+{% macro default__json_members(column) -%}
+    lateral (
+        select
+            json_member.key as member_key,
+            json_member.value as member_value
+        from json_each_text(cast({{ column }} as json)) as json_member
+    )
+{%- endmacro %}
+{% macro duckdb__json_members(column) -%}
+    lateral (
+        select
+            json_member.key as member_key,
+            json_member.value ->> '$' as member_value
+        from json_each({{ column }}) as json_member
+    )
 {%- endmacro %}

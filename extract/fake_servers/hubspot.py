@@ -510,10 +510,16 @@ def _ascii_slug(name: str) -> str:
 class HubSpotApi:
     """Handlers of the fake HubSpot API over one SampleDataset (read live on every request)."""
 
-    def __init__(self, dataset: SampleDataset, *, token: str) -> None:
+    def __init__(
+        self, dataset: SampleDataset, *, token: str, search_result_cap: int = SEARCH_RESULT_CAP
+    ) -> None:
         if not token:
             raise ValueError("the fake HubSpot server needs a non-empty token")
+        if search_result_cap < 1:
+            raise ValueError("search_result_cap must be at least 1")
         self.dataset = dataset
+        # HubSpot's is 10,000; tests lower it to exercise the cap on a small dataset.
+        self.search_result_cap = search_result_cap
         self._token = token.encode()
         self.catalog = StageCatalog()
 
@@ -701,10 +707,10 @@ class HubSpotApi:
         query = _json_body(request)
         limit = _limit(query.get("limit"), SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
         offset = self._search_offset(query.get("after"))
-        if offset + limit > SEARCH_RESULT_CAP:
+        if offset + limit > self.search_result_cap:
             raise ApiError(
                 400,
-                f"Search results are limited to {SEARCH_RESULT_CAP} per query: after={offset} "
+                f"Search results are limited to {self.search_result_cap} per query: after={offset} "
                 f"with limit={limit} reaches past it; narrow the filter instead",
             )
         where, params = self._search_where(kind, query.get("filterGroups") or [])
@@ -1028,9 +1034,12 @@ ENDPOINTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 
 
-def build_server(dataset: SampleDataset, *, token: str) -> FakeApiServer:
-    """A fake HubSpot API over `dataset` (not started: `with build_server(...) as server:`)."""
-    api = HubSpotApi(dataset, token=token)
+def build_server(
+    dataset: SampleDataset, *, token: str, search_result_cap: int = SEARCH_RESULT_CAP
+) -> FakeApiServer:
+    """A fake HubSpot API over `dataset` (not started: `with build_server(...) as server:`);
+    `search_result_cap` lowers HubSpot's 10,000-results-per-search limit for tests."""
+    api = HubSpotApi(dataset, token=token, search_result_cap=search_result_cap)
     routes = {
         (method, path): api.endpoint(partial(getattr(api, name), **kwargs))
         for method, path, name, kwargs in ENDPOINTS

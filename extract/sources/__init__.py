@@ -12,12 +12,29 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from extract.sources import canonical_csv, pipedrive
+from extract.sources import (
+    ad_spend,
+    canonical_csv,
+    hubspot,
+    hubspot_export,
+    pipedrive,
+    pipedrive_export,
+    salesforce,
+    salesforce_export,
+    zoho_export,
+)
 from extract.warehouse import RawObject
 
 SOURCE_TYPES: dict[str, ModuleType] = {
     canonical_csv.TYPE: canonical_csv,
     pipedrive.TYPE: pipedrive,
+    hubspot.TYPE: hubspot,
+    salesforce.TYPE: salesforce,
+    hubspot_export.TYPE: hubspot_export,
+    ad_spend.TYPE: ad_spend,
+    pipedrive_export.TYPE: pipedrive_export,
+    salesforce_export.TYPE: salesforce_export,
+    zoho_export.TYPE: zoho_export,
 }
 
 

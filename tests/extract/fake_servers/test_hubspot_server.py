@@ -579,6 +579,18 @@ def test_search_past_ten_thousand_results_is_hubspots_400(server):
     assert last.status_code == 200 and last.json() == {"total": 200, "results": []}
 
 
+def test_a_lowered_search_cap_refuses_paging_past_it(dataset):
+    # GIVEN a server whose search cap is 150 instead of 10,000 (200 deals in the data)
+    with build_server(dataset, token=TOKEN, search_result_cap=150) as fake:
+        # WHEN a query pages up to the cap THEN it is served; one page past it is a 400
+        assert search(fake, {"after": "100", "limit": 50}).status_code == 200
+        refused = search(fake, {"after": "100", "limit": 51})
+        fresh_query = search(fake, {"limit": 100, "after": "0"})
+    assert refused.status_code == 400
+    assert "150" in refused.json()["message"]
+    assert fresh_query.json()["total"] == 200
+
+
 def test_an_incremental_night_rereads_changed_deals_with_history_and_company(own_server, dataset):
     # GIVEN a deal moved to a lost stage after the last night
     dataset.move_deal(

@@ -1,0 +1,66 @@
+{#- Stage entries from the Opportunity History report. Salesforce writes a history row at
+    creation and at every save that changes the stage, amount, probability or close date,
+    each with the stage after the save (To Stage): a row enters a stage when its stage
+    differs from the opportunity's row before it. Nightly reports repeat earlier rows:
+    each (opportunity, stage, time) counts once. -#}
+{%- set id_15 = "case when length(trim(COL)) = 18 then left(trim(COL), 15)"
+    ~ " else nullif(trim(COL), '') end" -%}
+
+with
+
+source as (
+
+    select * from {{ source('salesforce_export', 'salesforce_export__opportunity_history') }}
+
+),
+
+renamed as (
+
+    select
+        _source_system as source_system,
+        _source_system || ':' || {{ id_15 | replace('COL', 'opportunity_id') }} as deal_id,
+        trim(to_stage) as crm_stage,
+        {{ to_utc_timestamp("nullif(trim(changed_at), '')") }} as changed_at,
+        _batch_id
+    from source
+
+),
+
+distinct_rows as (
+
+    select
+        source_system,
+        deal_id,
+        crm_stage,
+        changed_at,
+        max(_batch_id) as _batch_id
+    from renamed
+    group by source_system, deal_id, crm_stage, changed_at
+
+),
+
+sequenced as (
+
+    select
+        *,
+        lag(crm_stage) over (
+            partition by source_system, deal_id order by changed_at, crm_stage
+        ) as previous_stage
+    from distinct_rows
+
+),
+
+final as (
+
+    select
+        source_system,
+        deal_id,
+        crm_stage,
+        changed_at,
+        _batch_id
+    from sequenced
+    where previous_stage is null or previous_stage <> crm_stage
+
+)
+
+select * from final

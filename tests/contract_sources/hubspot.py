@@ -1,0 +1,54 @@
+"""The HubSpot API source, fed the sample through the fake HubSpot server over HTTP;
+spend comes from the sample's spend file (HubSpot deals hold none)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+from source_contract import SOURCE_NAME, ContractSource, Presented, spend_only
+
+from extract.fake_servers.dataset import SampleDataset
+from extract.fake_servers.hubspot import build_server
+
+TOKEN = "contract-hubspot-token"
+
+
+def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
+    server = stack.enter_context(build_server(SampleDataset(sample), token=TOKEN))
+    return Presented(
+        f"  - {{name: {SOURCE_NAME}, type: hubspot, base_url: '{server.url}',"
+        " token_env: CONTRACT_HUBSPOT_TOKEN}\n" + spend_only(sample, work),
+        env={"CONTRACT_HUBSPOT_TOKEN": TOKEN},
+    )
+
+
+_LIVE_DEALS = """select record_id from raw.hubspot__deals
+                 where coalesce(json_extract_string(record, '$.archived'), 'false') <> 'true'"""
+
+CONTRACT = ContractSource(
+    type="hubspot",
+    present=present,
+    file_based=False,
+    reach=(
+        (
+            """select distinct _source_system || ':' || record_id from raw.hubspot__deals
+               where coalesce(json_extract_string(record, '$.archived'), 'false') <> 'true'""",
+            "select deal_id from staging.stg_hubspot__deals",
+        ),
+        (
+            # Every dealstage history entry of a live deal is a stage change.
+            f"""select count(*) from raw.hubspot__deal_stage_history
+                where merge_key in ({_LIVE_DEALS})""",
+            "select count(*) from staging.stg_hubspot__deal_stage_changes",
+        ),
+        (
+            # Every live activity associated with a live deal.
+            f"""select _source_system || ':' || record_id from raw.hubspot__activities
+                where coalesce(json_extract_string(record, '$.archived'), 'false') <> 'true'
+                  and json_extract_string(record, '$.associations.deals.results[0].id')
+                      in ({_LIVE_DEALS})""",
+            "select activity_id from staging.stg_hubspot__activities",
+        ),
+    ),
+)

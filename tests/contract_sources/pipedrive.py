@@ -1,0 +1,48 @@
+"""The Pipedrive API source, fed the sample through the fake Pipedrive server over HTTP;
+spend comes from the sample's spend file (Pipedrive holds none)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+from source_contract import SOURCE_NAME, ContractSource, Presented, spend_only
+
+from extract.fake_servers.dataset import SampleDataset
+from extract.fake_servers.pipedrive import build_server
+
+TOKEN = "contract-pipedrive-token"
+
+
+def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
+    server = stack.enter_context(build_server(SampleDataset(sample), token=TOKEN))
+    return Presented(
+        f"  - {{name: {SOURCE_NAME}, type: pipedrive, base_url: '{server.url}',"
+        " token_env: CONTRACT_PIPEDRIVE_TOKEN, page_size: 100}\n" + spend_only(sample, work),
+        env={"CONTRACT_PIPEDRIVE_TOKEN": TOKEN},
+    )
+
+
+CONTRACT = ContractSource(
+    type="pipedrive",
+    present=present,
+    file_based=False,
+    reach=(
+        (
+            """select distinct _source_system || ':' || record_id from raw.pipedrive__deals
+               where json_extract_string(record, '$.status') <> 'deleted'""",
+            "select deal_id from staging.stg_pipedrive__deals",
+        ),
+        (
+            # A live deal's stages: the one it was created in, then every stage move.
+            """with live as (
+                   select record_id from raw.pipedrive__deals
+                   where json_extract_string(record, '$.status') <> 'deleted')
+               select (select count(*) from live) + count(*)
+               from raw.pipedrive__deal_flow as f
+               where json_extract_string(f.record, '$.data.field_key') = 'stage_id'
+                 and f.merge_key in (select record_id from live)""",
+            "select count(*) from staging.stg_pipedrive__deal_stage_changes",
+        ),
+    ),
+)

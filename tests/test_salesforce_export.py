@@ -1,0 +1,223 @@
+"""Salesforce report exports: the generated sample written as an opportunities report and an
+Opportunity History report (tests/export_writers/salesforce.py) gives the canonical path's
+figures; the report footer is recognized, logged and checked, never loaded as data."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import pytest
+from api_nights import SAME_ROWS, marts, pipeline_config
+from export_writers.salesforce import (
+    SOURCE_FORMAT,
+    write_canonical_reference,
+    write_salesforce_export_files,
+)
+
+AS_OF = "2026-07-01T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from extract.sample_data import generate
+
+    folder = tmp_path_factory.mktemp("sample")
+    generate(folder, 300, seed=23, workers=1)
+    return folder
+
+
+def _rows(path: Path, sql: str, params=()) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def test_reports_give_the_canonical_figures(sample, tmp_path, caplog):
+    from extract.pipeline import parse_as_of, run_night
+
+    caplog.set_level(logging.INFO, logger="extract.sources.salesforce_export")
+    as_of = parse_as_of(AS_OF)
+    # GIVEN the canonical path with what the reports carry (times to the minute, no
+    # activities: reports have none)
+    reference = tmp_path / "reference"
+    write_canonical_reference(sample, reference)
+    canonical = pipeline_config(
+        tmp_path / "canonical",
+        f"  - {{name: demo_crm, type: canonical_csv, landing_dir: '{reference}'}}\n",
+    )
+    run_night(as_of=as_of, run_id="csv", config=canonical)
+    # AND the same data as two Salesforce reports with their footers, spend from its file
+    landing = tmp_path / "reports"
+    write_salesforce_export_files(sample, landing)
+    spend = tmp_path / "spend"
+    spend.mkdir()
+    (spend / "spend.csv").write_bytes((reference / "spend.csv").read_bytes())
+    reports = pipeline_config(
+        tmp_path / "salesforce",
+        f"  - {{name: demo_crm, type: salesforce_export, landing_dir: '{landing}',"
+        f" archive: true, format: {SOURCE_FORMAT}}}\n"
+        f"  - {{name: demo_spend, type: canonical_csv, landing_dir: '{spend}'}}\n",
+    )
+    # WHEN a night loads the reports
+    result = run_night(as_of=as_of, run_id="reports", config=reports)
+    # THEN every record loaded, none quarantined, the footers left out and logged
+    load = result["loads"][0]
+    history_rows = _rows(
+        reports.warehouse_path, "select count(*) from raw.salesforce_export__opportunity_history"
+    )[0][0]
+    assert load["rows_quarantined"] == 0
+    assert load["rows_loaded"] == 300 + history_rows
+    assert history_rows > 1_000
+    footer_lines = [
+        r.getMessage() for r in caplog.records if "is the report footer" in r.getMessage()
+    ]
+    assert len(footer_lines) == 2 * 6
+    # AND every aggregate mart is the same, row for row
+    expected = marts(canonical.published_path, SAME_ROWS)
+    actual = marts(reports.published_path, SAME_ROWS)
+    assert all(expected[name] for name in SAME_ROWS)  # nothing compared empty to empty
+    for name in SAME_ROWS:
+        assert actual[name] == expected[name], name
+    # AND the stage history came from the history report, amount-only saves left out
+    dated_by = _rows(
+        reports.warehouse_path,
+        "select dated_by, count(*) from staging.stg_salesforce_export__deal_stage_changes"
+        " group by all",
+    )
+    canonical_changes = _rows(
+        canonical.warehouse_path,
+        "select count(*) from staging.stg_canonical_csv__deal_stage_changes",
+    )[0][0]
+    assert dated_by == [("history_report", canonical_changes)]
+
+
+OPPORTUNITIES = (
+    '"Opportunity Owner","Opportunity Name","Opportunity ID","Stage","Amount Currency",'
+    '"Amount","Close Date","Created Date","Last Stage Change Date","Lead Source","Closed","Won"\n'
+)
+ROWS = (
+    '"Ana Ruiz","Acme - Renewal","006A000000abcde","Prospecting","EUR","EUR 1,234.50",'
+    '"3/31/2026","3/2/2026 9:15 AM","","Webinar","0","0"\n'
+    '"Ana Ruiz","Beta - New","006A000000abcdfAAQ","Closed Won","USD","USD 18,000.00",'
+    '"3/4/2026","2/20/2026 4:05 PM","3/4/2026 11:30 AM","","1","1"\n'
+)
+BAD_ROWS = (
+    '"Ana Ruiz","Gamma","","Prospecting","USD","100.00","3/31/2026","3/2/2026 9:15 AM",'
+    '"","","0","0"\n'
+    '"Ana Ruiz","Delta","006A000000abcdg","Closed Won","USD","100.00","3/31/2026",'
+    '"3/2/2026 9:15 AM","","","0","1"\n'
+    '"Ana Ruiz","Epsilon","006A000000abcdh","Prospecting","","100.00","3/31/2026",'
+    '"3/2/2026 9:15 AM","","","0","maybe"\n'
+)
+
+
+def footer(records: int) -> str:
+    return (
+        f'\n"Grand Totals ({records} records)"\n\n"Open Pipeline"\n'
+        '"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."\n'
+        '"Confidential Information - Do Not Distribute"\n'
+        '"Generated By:  Ana Ruiz  3/5/2026 2:00 AM"\n"Acme Corp."\n'
+    )
+
+
+def test_footer_is_left_out_logged_and_checked_and_values_load_exactly(tmp_path, caplog):
+    from extract.pipeline import extract_source, parse_as_of
+
+    caplog.set_level(logging.INFO, logger="extract.sources.salesforce_export")
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    # GIVEN a report with its footer (exported 2026-03-05 02:00 UTC, by its name)
+    (landing / "report1772676000000.csv").write_text(OPPORTUNITIES + ROWS + BAD_ROWS + footer(5))
+    # AND a report whose footer counts a record the file lacks (cut short)
+    (landing / "report1772676000001.csv").write_text(OPPORTUNITIES + ROWS + footer(3))
+    # AND a file ending in a line that is no Salesforce footer
+    (landing / "edited.csv").write_text(OPPORTUNITIES + ROWS + '"Checked by finance"\n')
+    config = pipeline_config(
+        tmp_path / "run",
+        f"  - {{name: sf, type: salesforce_export, landing_dir: '{landing}', archive: true,"
+        f" format: {SOURCE_FORMAT.replace('Asia/Tokyo', 'UTC')}}}\n",
+    )
+    # WHEN the night loads them
+    summary = extract_source("sf", as_of=parse_as_of("2026-03-05T03:00:00Z"), config=config)
+    # THEN the complete report loads its 2 good rows, quarantines 3 bad ones with column and
+    # reason, and its 6 footer lines are logged, neither loaded nor quarantined
+    rows = _rows(
+        config.warehouse_path,
+        """select _source_file, opportunity_id, stage, amount, amount_currency, close_date,
+                  created_date, last_stage_change_date, lead_source, closed, won, snapshot_at
+           from raw.salesforce_export__opportunities order by _source_file, _row_number""",
+    )
+    assert rows == [
+        ("2026-03-05/edited.csv", "006A000000abcde", "Prospecting", "1234.50", "EUR",
+         "2026-03-31", "2026-03-02T09:15:00.000000Z", None, "Webinar", "0", "0",
+         "2026-03-05T03:00:00.000000Z"),
+        ("2026-03-05/edited.csv", "006A000000abcdfAAQ", "Closed Won", "18000.00", "USD",
+         "2026-03-04", "2026-02-20T16:05:00.000000Z", "2026-03-04T11:30:00.000000Z", None,
+         "1", "1", "2026-03-05T03:00:00.000000Z"),
+        ("2026-03-05/report1772676000000.csv", "006A000000abcde", "Prospecting", "1234.50",
+         "EUR", "2026-03-31", "2026-03-02T09:15:00.000000Z", None, "Webinar", "0", "0",
+         "2026-03-05T02:00:00.000000Z"),
+        ("2026-03-05/report1772676000000.csv", "006A000000abcdfAAQ", "Closed Won",
+         "18000.00", "USD", "2026-03-04", "2026-02-20T16:05:00.000000Z",
+         "2026-03-04T11:30:00.000000Z", None, "1", "1", "2026-03-05T02:00:00.000000Z"),
+    ]  # fmt: skip
+    quarantine = _rows(
+        config.warehouse_path,
+        "select _source_file, line_number, reason from raw._quarantine order by all",
+    )
+    assert quarantine[:4] == [
+        ("2026-03-05/edited.csv", 4, quarantine[0][2]),
+        ("2026-03-05/report1772676000000.csv", 4, "Opportunity ID is empty"),
+        ("2026-03-05/report1772676000000.csv", 5, "Won is '1' but Closed is '0'"),
+        (
+            "2026-03-05/report1772676000000.csv",
+            6,
+            "Won must be 1 or 0 (true or false): 'maybe'; "
+            "Amount has no currency (add the Amount Currency column, or set the source's "
+            "currency)",
+        ),
+    ]
+    assert quarantine[0][2].startswith("MISSING COLUMNS")
+    footer_logged = [
+        r.getMessage() for r in caplog.records if "is the report footer" in r.getMessage()
+    ]
+    assert len(footer_logged) == 6
+    assert "line 8 is the report footer" in footer_logged[0]
+    # AND the short report is set aside with its reason, its records quarantined
+    reason = (
+        "the report footer says 3 records but the file has 2: the export is incomplete or "
+        "was edited"
+    )
+    assert summary["rejected_files"] == [f"report1772676000001.csv: {reason}"]
+    assert (landing / "_rejected/2026-03-05/report1772676000001.csv").exists()
+    assert {r[2] for r in quarantine[4:]} == {f"file rejected: {reason}"}
+    assert summary["rows_loaded"] == 4
+    assert summary["rows_quarantined"] == 1 + 3 + len(quarantine[4:])
+
+
+def test_single_currency_org_takes_the_configured_currency(tmp_path):
+    from extract.pipeline import extract_source, parse_as_of
+
+    # GIVEN a report of a single-currency org: amounts without a currency column
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "report1772676000000.csv").write_text(
+        '"Opportunity ID","Stage","Amount","Close Date","Created Date","Closed","Won"\n'
+        '"006A000000abcde","Prospecting","€1,234.50","3/31/2026","3/2/2026","0","0"\n' + footer(1)
+    )
+    config = pipeline_config(
+        tmp_path / "run",
+        f"  - {{name: sf, type: salesforce_export, landing_dir: '{landing}', currency: EUR,"
+        f" format: {SOURCE_FORMAT.replace('Asia/Tokyo', 'UTC')}}}\n",
+    )
+    # WHEN it loads THEN the amount is in the source's currency
+    summary = extract_source("sf", as_of=parse_as_of("2026-03-05T03:00:00Z"), config=config)
+    assert (summary["rows_loaded"], summary["rows_quarantined"]) == (1, 0)
+    assert _rows(
+        config.warehouse_path,
+        "select amount, amount_currency, created_date from raw.salesforce_export__opportunities",
+    ) == [("1234.50", "EUR", "2026-03-02T00:00:00.000000Z")]
