@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from extract.api_load import ApiNight, api_object, watermark
+from extract.api_settings import validate_api_settings
 from extract.credentials import resolve_token
 from extract.http import BearerAuth, HttpClient, HttpError
 from extract.pagination import PaginationError, batched, paginate
@@ -86,18 +87,13 @@ DEAL_PROPERTIES = (
 ACTIVITY_PROPERTIES = ("hs_timestamp", "hubspot_owner_id", "hs_lastmodifieddate")
 MODIFIED = "hs_lastmodifieddate"
 
-DEFAULTS = {
+DEFAULTS = {  # besides extract.api_settings.API_DEFAULTS
     "token_env": "HUBSPOT_ACCESS_TOKEN",
-    "airflow_conn_id": None,
-    "lookback_hours": 24,
-    "full_refresh": False,
     # Records per request, cut to each endpoint's maximum (lists 100, with history 50,
     # search 200).
     "page_size": 200,
-    "deadline_minutes": 120,
     "connect_timeout_seconds": 5,
     "read_timeout_seconds": 30,
-    "max_pages": 100_000,
     # HubSpot has no standard free-text lead source: the custom deal property holding it
     # (staging reads the dbt var `hubspot_lead_source_property`, same default).
     "lead_source_property": "lead_source",
@@ -107,24 +103,7 @@ DEFAULTS = {
 def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
     """Settings: base_url (required); the token from `airflow_conn_id` (a connection's
     password) or `token_env` (an environment variable); lookback_hours, full_refresh, ..."""
-    where.mapping(settings, "", required={"base_url"}, optional=set(DEFAULTS))
-    out = {**DEFAULTS, **settings, "base_url": where.string(settings["base_url"], "base_url")}
-    for key in (
-        "lookback_hours",
-        "page_size",
-        "deadline_minutes",
-        "connect_timeout_seconds",
-        "read_timeout_seconds",
-        "max_pages",
-    ):
-        out[key] = where.positive_int(out[key], key)
-    if not isinstance(out["full_refresh"], bool):
-        raise where.error("full_refresh", "must be true or false")
-    out["token_env"] = where.string(out["token_env"], "token_env")
-    out["lead_source_property"] = where.string(out["lead_source_property"], "lead_source_property")
-    if out["airflow_conn_id"] is not None:
-        out["airflow_conn_id"] = where.string(out["airflow_conn_id"], "airflow_conn_id")
-    return out
+    return validate_api_settings(settings, where, DEFAULTS)
 
 
 # --------------------------------------------------------------------------------------------

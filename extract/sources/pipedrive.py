@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from extract.api_load import ApiNight, api_object, watermark
+from extract.api_settings import validate_api_settings
 from extract.credentials import resolve_token
 from extract.http import HttpClient, QueryTokenAuth
 from extract.pagination import paginate
@@ -50,14 +51,9 @@ ENDPOINTS = (DEALS, ACTIVITIES, STAGES, PIPELINES, DEAL_FIELDS, USERS, FLOW)
 RAW_OBJECTS = tuple(api_object(e.table) for e in ENDPOINTS)
 _OBJECTS = {e.table: obj for e, obj in zip(ENDPOINTS, RAW_OBJECTS, strict=True)}
 
-DEFAULTS = {
+DEFAULTS = {  # besides extract.api_settings.API_DEFAULTS
     "token_env": "PIPEDRIVE_API_TOKEN",
-    "airflow_conn_id": None,
-    "lookback_hours": 24,
-    "full_refresh": False,
     "page_size": 500,
-    "deadline_minutes": 120,
-    "max_pages": 100_000,
     "flow_workers": 4,
 }
 
@@ -65,16 +61,7 @@ DEFAULTS = {
 def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
     """Settings: base_url (required); the token from `airflow_conn_id` (a connection's
     password) or `token_env` (an environment variable); lookback_hours, full_refresh, ..."""
-    where.mapping(settings, "", required={"base_url"}, optional=set(DEFAULTS))
-    out = {**DEFAULTS, **settings, "base_url": where.string(settings["base_url"], "base_url")}
-    for key in ("lookback_hours", "page_size", "deadline_minutes", "max_pages", "flow_workers"):
-        out[key] = where.positive_int(out[key], key)
-    if not isinstance(out["full_refresh"], bool):
-        raise where.error("full_refresh", "must be true or false")
-    out["token_env"] = where.string(out["token_env"], "token_env")
-    if out["airflow_conn_id"] is not None:
-        out["airflow_conn_id"] = where.string(out["airflow_conn_id"], "airflow_conn_id")
-    return out
+    return validate_api_settings(settings, where, DEFAULTS)
 
 
 def _v2_pages(client: HttpClient, path: str, params: dict, max_pages: int) -> Iterator[dict]:

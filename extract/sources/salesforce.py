@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from extract.api_load import ApiNight, api_object, watermark
+from extract.api_settings import validate_api_settings
 from extract.credentials import resolve_token
 from extract.http import BearerAuth, HttpClient, HttpError
 from extract.pagination import PaginationError, paginate
@@ -135,15 +136,10 @@ SOBJECTS = (*INCREMENTAL, *LOOKUPS)
 RAW_OBJECTS = tuple(api_object(o.table) for o in SOBJECTS)
 _OBJECTS = {o.table: obj for o, obj in zip(SOBJECTS, RAW_OBJECTS, strict=True)}
 
-DEFAULTS = {
+DEFAULTS = {  # besides extract.api_settings.API_DEFAULTS
     "api_version": "v60.0",
     "token_env": "SALESFORCE_ACCESS_TOKEN",
-    "airflow_conn_id": None,
-    "lookback_hours": 24,
-    "full_refresh": False,
     "page_size": MAX_BATCH_SIZE,
-    "deadline_minutes": 120,
-    "max_pages": 100_000,
     # A SOQL query over a large object may think for a while before its first byte
     # (Salesforce allows a query 120 s).
     "read_timeout_seconds": 120,
@@ -159,9 +155,8 @@ def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
     token from `airflow_conn_id` (a connection's password) or `token_env`; lookback_hours,
     full_refresh, page_size (the batch size, 200 to 2000), deadline_minutes, max_pages,
     read_timeout_seconds."""
-    where.mapping(settings, "", required={"base_url"}, optional=set(DEFAULTS))
-    out = {**DEFAULTS, **settings}
-    base_url = where.string(settings["base_url"], "base_url").rstrip("/")
+    out = validate_api_settings(settings, where, DEFAULTS)
+    base_url = out["base_url"].rstrip("/")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
         raise where.error("base_url", f"must be the org's instance URL, got {base_url!r}")
@@ -173,7 +168,7 @@ def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
             f"must be the org's instance URL (https://<domain>.my.salesforce.com), got "
             f"{base_url!r}",
         )
-    version = where.string(out["api_version"], "api_version")
+    version = out["api_version"]
     if _VERSION.fullmatch(version) is None:
         raise where.error("api_version", f"must look like v60.0, got {version!r}")
     version = "v" + version.lstrip("v")
@@ -185,25 +180,12 @@ def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
         version = rest.group(1)
     out["base_url"] = f"{parts.scheme}://{parts.netloc}"
     out["api_version"] = version
-    for key in (
-        "lookback_hours",
-        "page_size",
-        "deadline_minutes",
-        "max_pages",
-        "read_timeout_seconds",
-    ):
-        out[key] = where.positive_int(out[key], key)
     if not MIN_BATCH_SIZE <= out["page_size"] <= MAX_BATCH_SIZE:
         raise where.error(
             "page_size",
             f"must be within Salesforce's batch sizes {MIN_BATCH_SIZE}..{MAX_BATCH_SIZE}, "
             f"got {out['page_size']}",
         )
-    if not isinstance(out["full_refresh"], bool):
-        raise where.error("full_refresh", "must be true or false")
-    out["token_env"] = where.string(out["token_env"], "token_env")
-    if out["airflow_conn_id"] is not None:
-        out["airflow_conn_id"] = where.string(out["airflow_conn_id"], "airflow_conn_id")
     return out
 
 
