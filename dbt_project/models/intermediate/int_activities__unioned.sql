@@ -4,12 +4,7 @@ with
 
 unioned as (
 
-    {{
-        union_staged('activities', [
-            'source_system', 'activity_id', 'deal_id', 'owner_id',
-            'activity_type', 'occurred_at'
-        ])
-    }}
+    {{ union_staged('activities') }}
 
 ),
 

@@ -4,11 +4,7 @@ with
 
 unioned as (
 
-    {{
-        union_staged('deal_stage_changes', [
-            'source_system', 'deal_id', 'crm_stage', 'changed_at'
-        ])
-    }}
+    {{ union_staged('deal_stage_changes') }}
 
 ),
 

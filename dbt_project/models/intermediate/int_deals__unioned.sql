@@ -4,14 +4,7 @@ with
 
 unioned as (
 
-    {{
-        union_staged('deals', [
-            'source_system', 'deal_id', 'crm_deal_id', 'owner_id', 'owner_name',
-            'company_id', 'deal_name', 'pipeline', 'crm_stage', 'status',
-            'lead_source', 'amount', 'currency', 'created_at', 'closed_at',
-            'updated_at'
-        ])
-    }}
+    {{ union_staged('deals') }}
 
 ),
 

@@ -4,12 +4,7 @@ with
 
 unioned as (
 
-    {{
-        union_staged('spend', [
-            'source_system', 'spend_date', 'channel', 'category', 'currency',
-            'amount', 'spend_lines'
-        ])
-    }}
+    {{ union_staged('spend') }}
 
 ),
 

@@ -4,12 +4,7 @@ with
 
 final as (
 
-    select
-        cast(null as varchar) as source_system,
-        cast(null as varchar) as deal_id,
-        cast(null as varchar) as crm_stage,
-        cast(null as timestamp) as changed_at
-    where 1 = 0
+    {{ empty_staged('deal_stage_changes') }}
 
 )
 
