@@ -15,6 +15,7 @@ so staging casts one way for every source. The file itself is kept as delivered.
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 import tempfile
 from dataclasses import dataclass
@@ -186,6 +187,8 @@ class TypedSql:
 def typed_sql(kind: str, col: str, label: str, fmt: FileFormat) -> TypedSql:
     """The SQL reading a text column `col` of kind `kind` under `fmt` (see TypedSql): the
     normalized text (NULL if blank or not parsable) and the reason it does not parse."""
+    if kind not in KINDS:
+        raise ValueError(f"column {col!r}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
     if kind == TEXT:
         return TypedSql(None, (), f'"{col}"', None)
     v = f'"{col}__v"'
@@ -311,7 +314,7 @@ def _utc_text(tstz: str) -> str:
 # -- bytes ---------------------------------------------------------------------------
 
 
-def as_utf8(path: Path, fmt: FileFormat, workdir: Path | None = None) -> Path:
+def as_utf8(path: Path, fmt: FileFormat) -> Path:
     """The file itself when it is UTF-8, else a UTF-8 copy in a temp file (caller deletes).
 
     Transcoded line by line: a line that does not decode under the declared encoding is
@@ -320,9 +323,7 @@ def as_utf8(path: Path, fmt: FileFormat, workdir: Path | None = None) -> Path:
     """
     if fmt.is_utf8:
         return path
-    handle = tempfile.NamedTemporaryFile(
-        "wb", suffix=".csv", prefix="transcoded-", dir=workdir, delete=False
-    )
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".csv", prefix="transcoded-", delete=False)
     with path.open("rb") as src, handle as dst:
         for line in src:
             try:
@@ -334,9 +335,7 @@ def as_utf8(path: Path, fmt: FileFormat, workdir: Path | None = None) -> Path:
 
 def header_cells(first_line: bytes, fmt: FileFormat, path: Path) -> list[str]:
     """The header row's names under the format (BOM tolerated), trimmed."""
-    import csv
-
-    from extract.warehouse import LoadError
+    from extract.warehouse import LoadError  # here: extract.warehouse imports this module
 
     encoding = "utf-8-sig" if fmt.is_utf8 else fmt.encoding
     try:

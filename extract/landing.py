@@ -150,7 +150,7 @@ def load_landing(
             log.info("%s: %s changed under %ds ago, left for the next night", source.name, rel,
                      landing.settle_seconds)  # fmt: skip
             continue
-        source_file = rel
+        source_file, sha = rel, None
         if landing.archive:
             sha = file_sha256(path)
             earlier = _loaded_with_content(con, source.name, obj, sha)
@@ -173,6 +173,7 @@ def load_landing(
                 fmt=landing.fmt,
                 fixed=fixed,
                 stop_line=stop_line,
+                sha=sha,
             )
         except LoadError as exc:
             if not landing.archive:
@@ -187,6 +188,7 @@ def load_landing(
                 source_file=source_file,
                 reason=str(exc).removeprefix(f"{path}: "),
                 fmt=landing.fmt,
+                sha=sha,
             )
             target = root / REJECTED_DIR / source_file
             _move(path, target)

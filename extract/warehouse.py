@@ -234,6 +234,7 @@ def load_csv_file(
     fmt: FileFormat = CANONICAL,
     fixed: Mapping[str, str] | None = None,
     stop_line: int | None = None,
+    sha: str | None = None,
 ) -> FileLoad:
     """Bulk-load one CSV file into its raw table, idempotently.
 
@@ -246,9 +247,10 @@ def load_csv_file(
     columns the file has no header for with one value for the whole file. `stop_line`:
     the file's lines from that one on are a trailer the caller recognized (a report
     export's footer) and are not read; the file's identity is still its whole content.
+    `sha`: the file's SHA-256 when the caller has it already (one read of a large file).
     """
     fixed = dict(fixed or {})
-    sha = file_sha256(path)
+    sha = sha or file_sha256(path)
     previous = _current_batch(con, source_system, obj, source_file)
     if previous and previous[1] == sha:
         return FileLoad(source_file, obj.table, "unchanged", batch_id=previous[0])
@@ -400,6 +402,7 @@ def reject_file(
     source_file: str,
     reason: str,
     fmt: FileFormat = CANONICAL,
+    sha: str | None = None,
 ) -> FileLoad:
     """Record a file that cannot be loaded at all: each of its records is quarantined with
     the file's reason and line, so loaded (0) + quarantined = the file's records."""
@@ -442,7 +445,7 @@ def reject_file(
                 source_system,
                 obj.table,
                 source_file,
-                file_sha256(path),
+                sha or file_sha256(path),
                 len(texts),
                 loaded_at,
             ],
@@ -514,8 +517,8 @@ def scan_records(path: Path, quote: str = '"') -> tuple[list[int], list[bool]]:
     return first_lines, blanks
 
 
-def record_units(con: duckdb.DuckDBPyConnection, path: Path, quote: str = '"') -> int:
-    """Temp table `_units` (unit, file_line, is_blank) from scan_records; returns units."""
+def record_units(con: duckdb.DuckDBPyConnection, path: Path, quote: str = '"') -> None:
+    """Temp table `_units` (unit, file_line, is_blank) from scan_records."""
     first_lines, blanks = scan_records(path, quote)
     con.execute("create temp table _units (unit bigint, file_line bigint, is_blank boolean)")
     if first_lines:
@@ -523,7 +526,6 @@ def record_units(con: duckdb.DuckDBPyConnection, path: Path, quote: str = '"') -
             "insert into _units select unnest(range(1, ? + 1)), unnest(?), unnest(?)",
             [len(first_lines), first_lines, blanks],
         )
-    return len(first_lines)
 
 
 def _number_and_check(
