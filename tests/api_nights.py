@@ -3,6 +3,8 @@ config in a temporary folder, the published marts, the raw tables' row counts.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 # Aggregate marts: they do not carry CRM ids, so every door must give the same rows.
@@ -65,3 +67,61 @@ def raw_counts(config):
         return {t: con.execute(f'select count(*) from raw."{t}"').fetchall()[0][0] for t in tables}
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class DayOfChanges:
+    """The sample deals a day of CRM changes touched (canonical ids)."""
+
+    moved: str
+    won: str
+    deleted: str
+    new: str = "D0900001"
+
+
+def apply_a_day_of_changes(
+    dataset, at, *, deleted_with_activities=False, new_amount="1000.00"
+) -> DayOfChanges:
+    """What an incremental night must pick up: two open Prospect deals of the first
+    pipeline, one moved on and one won; a lost deal deleted (archived); a new deal."""
+    from extract.sample_data import PIPELINES
+
+    new_business = PIPELINES[0]
+    open_deals = dataset.rows(
+        "select deal_id from deals where status = 'open' and stage = 'Prospect' "
+        "and pipeline = ? and deleted_at is null order by deal_id limit 2",
+        [new_business.name],
+    )
+    assert len(open_deals) == 2
+    moved, won = (r["deal_id"] for r in open_deals)
+    with_activities = (
+        " and exists (select 1 from activities as a where a.deal_id = d.deal_id)"
+        if deleted_with_activities
+        else ""
+    )
+    deleted = dataset.rows(
+        "select deal_id from deals as d where status = 'lost' and deleted_at is null"
+        f"{with_activities} order by deal_id limit 1"
+    )[0]["deal_id"]
+    dataset.move_deal(moved, "Contacted", at=at)
+    dataset.move_deal(won, new_business.won_stage, at=at, status="won")
+    dataset.delete_deal(deleted, at=at)
+    changes = DayOfChanges(moved, won, deleted)
+    dataset.add_deal(
+        {
+            "deal_id": changes.new,
+            "deal_name": "New",
+            "pipeline": new_business.name,
+            "stage": "Prospect",
+            "status": "open",
+            "amount": new_amount,
+            "currency": "USD",
+            "owner_id": "U1001",
+            "owner_name": "x",
+            "company_id": "C900001",
+            "lead_source": "Referral",
+            "created_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        at=at,
+    )
+    return changes

@@ -23,15 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-AGGREGATE_MARTS = (
-    "mart_funnel_conversion",
-    "mart_stage_duration",
-    "mart_stage_open_spells",
-    "mart_sales_velocity",
-    "mart_cac",
-    "mart_cac_by_channel",
-    "mart_pipeline_snapshot",
-)
+from api_nights import SAME_ROWS
 
 # The contract's source name: deal ids are prefixed with it on every path.
 SOURCE_NAME = "demo_crm"
@@ -54,8 +46,7 @@ class ContractSource:
     present: Callable[[Path, Path, ExitStack], Presented]
     # Pairs of SQL over the warehouse: the keys raw holds, the keys staging holds; equal.
     reach: tuple[tuple[str, str], ...]
-    comparable_marts: tuple[str, ...] = AGGREGATE_MARTS
-    file_based: bool = True
+    comparable_marts: tuple[str, ...] = SAME_ROWS
 
 
 def contract_sources() -> dict[str, ContractSource]:
@@ -93,4 +84,20 @@ def count_records(
     return sum(1 for row in rows[1:] if row)
 
 
-__all__ = ["ExitStack"]
+def api_presenter(build_server: Callable, source_type: str, token: str, settings: str = ""):
+    """`present` for an API source: the sample served by its fake server (`build_server`,
+    with the token), the source reading it over HTTP with the token from an environment
+    variable, and spend from the sample's spend file (a CRM holds none)."""
+    from extract.fake_servers.dataset import SampleDataset
+
+    token_env = f"CONTRACT_{source_type.upper()}_TOKEN"
+
+    def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
+        server = stack.enter_context(build_server(SampleDataset(sample), token=token))
+        return Presented(
+            f"  - {{name: {SOURCE_NAME}, type: {source_type}, base_url: '{server.url}',"
+            f" token_env: {token_env}{settings}}}\n" + spend_only(sample, work),
+            env={token_env: token},
+        )
+
+    return present

@@ -11,7 +11,14 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from api_nights import ALL_MARTS, SAME_ROWS, marts, pipeline_config, raw_counts
+from api_nights import (
+    ALL_MARTS,
+    SAME_ROWS,
+    apply_a_day_of_changes,
+    marts,
+    pipeline_config,
+    raw_counts,
+)
 
 from extract.fake_servers.dataset import SampleDataset
 from extract.fake_servers.hubspot import build_server, encode_cursor
@@ -174,7 +181,6 @@ STAGED_THE_SAME = [
 
 def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path):
     from extract.pipeline import run_night
-    from extract.sample_data import PIPELINES
 
     dataset = SampleDataset(sample)
     with build_server(dataset, token=TOKEN) as server:
@@ -182,39 +188,11 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path)
         # archived deal with activities, and a new deal
         incremental = _api_config(tmp_path / "incremental", server.url)
         run_night(as_of=_as_of(), run_id="n1", config=incremental)
-        new_business = PIPELINES[0]
-        open_deals = dataset.rows(
-            "select deal_id from deals where status = 'open' and pipeline = ? "
-            "and stage = 'Prospect' order by deal_id limit 2",
-            [new_business.name],
-        )
-        assert len(open_deals) == 2
-        moved, won = (r["deal_id"] for r in open_deals)
-        archived = dataset.rows(
-            "select deal_id from deals as d where status = 'lost' and exists ("
-            "select 1 from activities as a where a.deal_id = d.deal_id) order by deal_id limit 1"
-        )[0]["deal_id"]
         at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
-        dataset.move_deal(moved, "Contacted", at=at)
-        dataset.move_deal(won, new_business.won_stage, at=at, status="won")
-        dataset.delete_deal(archived, at=at)
-        dataset.add_deal(
-            {
-                "deal_id": "D0900001",
-                "deal_name": "New",
-                "pipeline": new_business.name,
-                "stage": "Prospect",
-                "status": "open",
-                "amount": "1000.50",
-                "currency": "USD",
-                "owner_id": "U1001",
-                "owner_name": "x",
-                "company_id": "C900001",
-                "lead_source": "Referral",
-                "created_at": "2026-07-01T10:00:00Z",
-            },
-            at=at,
+        changes = apply_a_day_of_changes(
+            dataset, at, deleted_with_activities=True, new_amount="1000.50"
         )
+        archived = changes.deleted
         # WHEN the next night runs incrementally, and another warehouse refreshes fully
         as_of = _as_of("2026-07-02T00:00:00Z")
         window_start = _window_start(incremental)
@@ -243,7 +221,7 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path)
     deals = {row[0]: row for row in full_marts["fct_deals"]}
     assert "demo_crm:900001" in deals
     assert f"demo_crm:{int(archived[1:])}" not in deals
-    assert f"demo_crm:{int(won[1:])}" in deals
+    assert f"demo_crm:{int(changes.won[1:])}" in deals
     # The archived deal is kept in raw, flagged.
     flagged = _query(
         incremental,

@@ -7,7 +7,14 @@ import shutil
 
 import duckdb
 import pytest
-from api_nights import ALL_MARTS, SAME_ROWS, marts, pipeline_config, raw_counts
+from api_nights import (
+    ALL_MARTS,
+    SAME_ROWS,
+    apply_a_day_of_changes,
+    marts,
+    pipeline_config,
+    raw_counts,
+)
 
 from extract.fake_servers.dataset import SampleDataset
 from extract.fake_servers.pipedrive import build_server
@@ -69,7 +76,6 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
     from datetime import UTC, datetime
 
     from extract.pipeline import parse_as_of, run_night
-    from extract.sample_data import PIPELINES
 
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
     dataset = SampleDataset(sample)
@@ -77,36 +83,8 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
         # GIVEN a first night, then a day of changes in the CRM
         incremental = _api_config(tmp_path / "incremental", server.url)
         run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=incremental)
-        new_business = PIPELINES[0]
-        open_deals = dataset.rows(
-            "select deal_id from deals where status = 'open' and pipeline = ? "
-            "and stage = 'Prospect' order by deal_id limit 2",
-            [new_business.name],
-        )
-        assert len(open_deals) == 2
-        moved, won = (r["deal_id"] for r in open_deals)
-        lost = dataset.rows("select deal_id from deals where status = 'lost' limit 1")[0]
         at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
-        dataset.move_deal(moved, "Contacted", at=at)
-        dataset.move_deal(won, new_business.won_stage, at=at, status="won")
-        dataset.delete_deal(lost["deal_id"], at=at)
-        dataset.add_deal(
-            {
-                "deal_id": "D0900001",
-                "deal_name": "New",
-                "pipeline": new_business.name,
-                "stage": "Prospect",
-                "status": "open",
-                "amount": "1000.00",
-                "currency": "USD",
-                "owner_id": "U1001",
-                "owner_name": "x",
-                "company_id": "C900001",
-                "lead_source": "Referral",
-                "created_at": "2026-07-01T10:00:00Z",
-            },
-            at=at,
-        )
+        changes = apply_a_day_of_changes(dataset, at)
         # WHEN the next night runs incrementally, and another warehouse refreshes fully
         as_of = parse_as_of("2026-07-02T00:00:00Z")
         second = run_night(as_of=as_of, run_id="n2", config=incremental)
@@ -121,7 +99,7 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
         assert incremental_marts[name] == full_marts[name], name
     deals = {row[0]: row for row in full_marts["fct_deals"]}
     assert "demo_crm:900001" in deals
-    assert f"demo_crm:{int(lost['deal_id'][1:])}" not in deals
+    assert f"demo_crm:{int(changes.deleted[1:])}" not in deals
 
 
 def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(

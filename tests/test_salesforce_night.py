@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 
 import duckdb
 import pytest
-from api_nights import ALL_MARTS, SAME_ROWS, marts, pipeline_config, raw_counts
+from api_nights import (
+    ALL_MARTS,
+    SAME_ROWS,
+    apply_a_day_of_changes,
+    marts,
+    pipeline_config,
+    raw_counts,
+)
 
 from extract.fake_servers import Fault
 from extract.fake_servers.dataset import SampleDataset
@@ -137,43 +144,14 @@ def test_salesforce_night_gives_the_canonical_figures(sample, tmp_path, token):
 
 def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path, token):
     from extract.pipeline import parse_as_of, run_night
-    from extract.sample_data import PIPELINES
 
     dataset = SampleDataset(sample)
     with build_server(dataset, token=token) as server:
         # GIVEN a first night, then a day of changes in the CRM
         incremental = _api_config(tmp_path / "incremental", server.url)
         run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=incremental)
-        new_business = PIPELINES[0]
-        open_deals = dataset.rows(
-            "select deal_id from deals where status = 'open' and pipeline = ? "
-            "and stage = 'Prospect' order by deal_id limit 2",
-            [new_business.name],
-        )
-        assert len(open_deals) == 2
-        moved, won = (r["deal_id"] for r in open_deals)
-        lost = dataset.rows("select deal_id from deals where status = 'lost' limit 1")[0]
         at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
-        dataset.move_deal(moved, "Contacted", at=at)
-        dataset.move_deal(won, new_business.won_stage, at=at, status="won")
-        dataset.delete_deal(lost["deal_id"], at=at)
-        dataset.add_deal(
-            {
-                "deal_id": "D0900001",
-                "deal_name": "New",
-                "pipeline": new_business.name,
-                "stage": "Prospect",
-                "status": "open",
-                "amount": "1000.00",
-                "currency": "USD",
-                "owner_id": "U1001",
-                "owner_name": "x",
-                "company_id": "C900001",
-                "lead_source": "Referral",
-                "created_at": "2026-07-01T10:00:00Z",
-            },
-            at=at,
-        )
+        changes = apply_a_day_of_changes(dataset, at)
         # WHEN the next night runs incrementally, and another warehouse refreshes fully
         as_of = parse_as_of("2026-07-02T00:00:00Z")
         second = run_night(as_of=as_of, run_id="n2", config=incremental)
@@ -193,37 +171,15 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
     assert _raw_rows(incremental) == _raw_rows(full)
     deals = {row[0]: row for row in full_marts["fct_deals"]}
     assert f"demo_crm:{to_sf_id('Opportunity', 'D0900001')}" in deals
-    assert f"demo_crm:{to_sf_id('Opportunity', lost['deal_id'])}" not in deals
+    assert f"demo_crm:{to_sf_id('Opportunity', changes.deleted)}" not in deals
     # AND the deleted opportunity stays in raw, flagged
     [(flag,)] = _raw(
         incremental,
         "select json_extract_string(record, '$.IsDeleted') from raw.salesforce__opportunities "
         "where record_id = ?",
-        [to_sf_id("Opportunity", lost["deal_id"])],
+        [to_sf_id("Opportunity", changes.deleted)],
     )
     assert flag == "true"
-
-
-def _changes_of_a_day(dataset, at):
-    """A move, a win, a deletion and a new deal: what an incremental night must pick up."""
-    from extract.sample_data import PIPELINES
-
-    new_business = PIPELINES[0]
-    moved, won = (
-        r["deal_id"]
-        for r in dataset.rows(
-            "select deal_id from deals where status = 'open' and stage = 'Prospect' "
-            "and pipeline = ? and deleted_at is null order by deal_id limit 2",
-            [new_business.name],
-        )
-    )
-    lost = dataset.rows(
-        "select deal_id from deals where status = 'lost' and deleted_at is null "
-        "order by deal_id limit 1"
-    )[0]["deal_id"]
-    dataset.move_deal(moved, "Contacted", at=at)
-    dataset.move_deal(won, new_business.won_stage, at=at, status="won")
-    dataset.delete_deal(lost, at=at)
 
 
 def test_transient_faults_are_retried_and_the_night_completes(sample, tmp_path, token, caplog):
@@ -290,7 +246,7 @@ def test_a_request_the_org_refuses_fails_naming_it_and_a_rerun_completes(
         extract_source("demo_crm", as_of=first, config=config)
         extract_source("demo_crm", as_of=first, config=reference)
         before = raw_counts(config), _raw_rows(config)
-        _changes_of_a_day(dataset, datetime(2026, 7, 1, 10, tzinfo=UTC))
+        apply_a_day_of_changes(dataset, datetime(2026, 7, 1, 10, tzinfo=UTC))
         # GIVEN a refusal that no retry fixes, once the night has staged some pages
         server.faults.add(path, fault)
         # WHEN the night runs THEN it fails at once, naming the request and why
@@ -456,6 +412,7 @@ def test_token_never_reaches_task_output_raw_or_dbt_artifacts(sample, tmp_path, 
         config = _api_config(tmp_path / "secret", server.url)
         result = run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="s", config=config)
         # The fake server saw the token on every request, in the Authorization header only.
+        assert server.requests
         assert all(r.headers.get("Authorization") == "Bearer ***" for r in server.requests)
     # XCom is the returned summary; dbt writes manifests, run results and logs.
     assert TOKEN not in repr(result)

@@ -142,7 +142,7 @@ def test_every_batch_holds_what_it_reported(night):
     contract, config, _, _, _, _ = night
     batches = _query(
         config,
-        """select batch_id, raw_table, source_file, rows_loaded, rows_quarantined
+        """select batch_id, source_system, raw_table, source_file, rows_loaded, rows_quarantined
            from raw._batches b
            where superseded_by is null
              -- API tables: only a table's latest merge still holds all of its rows
@@ -151,23 +151,14 @@ def test_every_batch_holds_what_it_reported(night):
                  where l.source_system = b.source_system and l.raw_table = b.raw_table))""",
     )
     assert batches
-    for batch_id, table, source_file, loaded, quarantined in batches:
+    for batch_id, source_system, table, source_file, loaded, quarantined in batches:
         in_raw = _query(config, f"select count(*) from raw.{table} where _batch_id = {batch_id}")
         in_quarantine = _query(
             config, f"select count(*) from raw._quarantine where _batch_id = {batch_id}"
         )
         assert (in_raw[0][0], in_quarantine[0][0]) == (loaded, quarantined), source_file
-        if contract.file_based and not source_file.startswith("api:"):
-            source = next(
-                s
-                for s in config.sources
-                if _query(
-                    config,
-                    f"select count(*) from raw._batches where batch_id = {batch_id} "
-                    f"and source_system = '{s.name}'",
-                )[0][0]
-            )
-            landing = source.settings["landing"]
+        if not source_file.startswith("api:"):  # a file, of any source of the night
+            landing = config.source(source_system).settings["landing"]
             path = landing.landing_dir / source_file
             fmt = landing.fmt
             records = count_records(path, fmt.delimiter, fmt.encoding, fmt.quote, fmt.header_line)

@@ -3,24 +3,14 @@ spend comes from the sample's spend file (HubSpot deals hold none)."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from pathlib import Path
+from source_contract import ContractSource, api_presenter
 
-from source_contract import SOURCE_NAME, ContractSource, Presented, spend_only
-
-from extract.fake_servers.dataset import SampleDataset
 from extract.fake_servers.hubspot import build_server
 
 TOKEN = "contract-hubspot-token"
 
 
-def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
-    server = stack.enter_context(build_server(SampleDataset(sample), token=TOKEN))
-    return Presented(
-        f"  - {{name: {SOURCE_NAME}, type: hubspot, base_url: '{server.url}',"
-        " token_env: CONTRACT_HUBSPOT_TOKEN}\n" + spend_only(sample, work),
-        env={"CONTRACT_HUBSPOT_TOKEN": TOKEN},
-    )
+present = api_presenter(build_server, "hubspot", TOKEN)
 
 
 _LIVE_DEALS = """select record_id from raw.hubspot__deals
@@ -29,7 +19,6 @@ _LIVE_DEALS = """select record_id from raw.hubspot__deals
 CONTRACT = ContractSource(
     type="hubspot",
     present=present,
-    file_based=False,
     reach=(
         (
             """select distinct _source_system || ':' || record_id from raw.hubspot__deals

@@ -3,30 +3,19 @@ spend comes from the sample's spend file (Pipedrive holds none)."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from pathlib import Path
+from source_contract import ContractSource, api_presenter
 
-from source_contract import SOURCE_NAME, ContractSource, Presented, spend_only
-
-from extract.fake_servers.dataset import SampleDataset
 from extract.fake_servers.pipedrive import build_server
 
 TOKEN = "contract-pipedrive-token"
 
 
-def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
-    server = stack.enter_context(build_server(SampleDataset(sample), token=TOKEN))
-    return Presented(
-        f"  - {{name: {SOURCE_NAME}, type: pipedrive, base_url: '{server.url}',"
-        " token_env: CONTRACT_PIPEDRIVE_TOKEN, page_size: 100}\n" + spend_only(sample, work),
-        env={"CONTRACT_PIPEDRIVE_TOKEN": TOKEN},
-    )
+present = api_presenter(build_server, "pipedrive", TOKEN, ", page_size: 100")
 
 
 CONTRACT = ContractSource(
     type="pipedrive",
     present=present,
-    file_based=False,
     reach=(
         (
             """select distinct _source_system || ':' || record_id from raw.pipedrive__deals
