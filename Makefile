@@ -12,17 +12,17 @@ BI_STAMP := $(BI_VENV)/.installed
 .PHONY: run run-pipedrive run-hubspot run-salesforce test lint format lock install clean benchmark
 
 run: $(STAMP)
-	$(VENV)/bin/python -m extract.demo
+	$(VENV)/bin/python -m devkit.demo
 
 # The same night, reading the deals from the local fake Pipedrive API over HTTP.
 run-pipedrive: $(STAMP)
-	$(VENV)/bin/python -m extract.demo --crm pipedrive
+	$(VENV)/bin/python -m devkit.demo --crm pipedrive
 
 run-hubspot: $(STAMP)
-	$(VENV)/bin/python -m extract.demo --crm hubspot
+	$(VENV)/bin/python -m devkit.demo --crm hubspot
 
 run-salesforce: $(STAMP)
-	$(VENV)/bin/python -m extract.demo --crm salesforce
+	$(VENV)/bin/python -m devkit.demo --crm salesforce
 
 test: $(STAMP) $(BI_STAMP) lint
 	$(VENV)/bin/python -m pytest
@@ -46,13 +46,13 @@ $(BI_STAMP): requirements-bi.lock $(STAMP)
 	touch $@
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check extract dags tests benchmarks
-	$(VENV)/bin/ruff format --check extract dags tests benchmarks
+	$(VENV)/bin/ruff check extract night devkit dags tests benchmarks
+	$(VENV)/bin/ruff format --check extract night devkit dags tests benchmarks
 	$(VENV)/bin/sqlfluff lint dbt_project --processes 2
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format extract dags tests benchmarks
-	$(VENV)/bin/ruff check --fix extract dags tests benchmarks
+	$(VENV)/bin/ruff format extract night devkit dags tests benchmarks
+	$(VENV)/bin/ruff check --fix extract night devkit dags tests benchmarks
 
 # Lock file refresh (needs the registry): pins every transitive version with hashes.
 lock: $(STAMP)

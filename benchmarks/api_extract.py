@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extract.config import load_config
-from extract.pipeline import extract_source, parse_as_of
-from extract.sample_data import generate
+from devkit.sample_data import generate
+from night.config import load_config
+from night.tasks import extract_source, parse_as_of
 
 TOKEN = "bench-token"
 
@@ -34,17 +34,17 @@ class Crm:
 
 CRMS = {
     "pipedrive": Crm(
-        "extract.fake_servers.pipedrive",
+        "devkit.fake_servers.pipedrive",
         "pipedrive__deals",
         ("pipedrive__deal_flow", "pipedrive__activities"),
     ),
     "hubspot": Crm(
-        "extract.fake_servers.hubspot",
+        "devkit.fake_servers.hubspot",
         "hubspot__deals",
         ("hubspot__deal_stage_history", "hubspot__activities"),
     ),
     "salesforce": Crm(
-        "extract.fake_servers.salesforce",
+        "devkit.fake_servers.salesforce",
         "salesforce__opportunities",
         ("salesforce__opportunity_history", "salesforce__tasks", "salesforce__events"),
     ),

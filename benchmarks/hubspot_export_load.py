@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from export_writers import hubspot  # noqa: E402
 
-from extract.sample_data import generate  # noqa: E402
+from devkit.sample_data import generate  # noqa: E402
 
 DISTINCT_DEALS = 10_000
 AS_OF = "2026-07-01T00:00:00Z"
@@ -59,8 +59,8 @@ def write_export(root: Path, rows: int) -> Path:
 
 def load(root: Path) -> dict:
     """Extract the source into a fresh warehouse (run in the child process)."""
-    from extract.config import load_config
-    from extract.pipeline import extract_source, parse_as_of
+    from night.config import load_config
+    from night.tasks import extract_source, parse_as_of
 
     (root / "pipeline.yml").write_text(
         "reporting_currency: USD\n"

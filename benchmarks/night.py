@@ -15,9 +15,9 @@ import shutil
 import time
 from pathlib import Path
 
-from extract.config import load_config
-from extract.pipeline import build_marts, extract_source, parse_as_of, publish_marts
-from extract.sample_data import generate
+from devkit.sample_data import generate
+from night.config import load_config
+from night.tasks import build_marts, extract_source, parse_as_of, publish_marts
 
 CONFIG = """reporting_currency: USD
 warehouse:

@@ -20,7 +20,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from extract.config import load_config
+from night.config import load_config
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _on_failure(context) -> None:
 
 def _as_of():
     """The run's as-of time: the explicit `as_of` param, else the data interval end."""
-    from extract.pipeline import parse_as_of
+    from night.tasks import parse_as_of
 
     context = get_current_context()
     explicit = context["params"].get("as_of")
@@ -76,19 +76,19 @@ def _as_of():
 def crm_nightly():
     @task
     def extract_source(source_name: str) -> dict:
-        from extract.pipeline import extract_source as run
+        from night.tasks import extract_source as run
 
         return run(source_name, as_of=_as_of())
 
     @task
     def dbt_build() -> dict:
-        from extract.pipeline import build_marts
+        from night.tasks import build_marts
 
         return build_marts(as_of=_as_of())
 
     @task
     def publish() -> dict:
-        from extract.pipeline import publish_marts
+        from night.tasks import publish_marts
 
         return publish_marts(as_of=_as_of(), run_id=get_current_context()["run_id"])
 

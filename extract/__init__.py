@@ -1,6 +1,6 @@
-"""Extract and load for the sales funnel warehouse: config, raw layer, sources, dbt, publish."""
+"""Getting data in: source types, landing folder, file formats, raw loading, HTTP, paging,
+API merge and credentials.
 
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+Modules here import only each other and third-party libraries: never `night`, `dags` or
+`devkit` (tests/test_layers.py keeps it so).
+"""

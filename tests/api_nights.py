@@ -42,7 +42,7 @@ def marts(path, names):
 
 def pipeline_config(root, sources_yaml):
     """A validated pipeline config under `root` with the given `sources:` list items."""
-    from extract.config import load_config
+    from night.config import load_config
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "pipeline.yml").write_text(
@@ -84,7 +84,7 @@ def apply_a_day_of_changes(
 ) -> DayOfChanges:
     """What an incremental night must pick up: two open Prospect deals of the first
     pipeline, one moved on and one won; a lost deal deleted (archived); a new deal."""
-    from extract.sample_data import PIPELINES
+    from devkit.sample_data import PIPELINES
 
     new_business = PIPELINES[0]
     open_deals = dataset.rows(

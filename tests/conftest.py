@@ -48,7 +48,7 @@ def copy_golden_landing(target: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def golden_as_of():
-    from extract.pipeline import parse_as_of
+    from night.tasks import parse_as_of
 
     return parse_as_of(AS_OF)
 
@@ -56,8 +56,8 @@ def golden_as_of():
 @pytest.fixture(scope="session")
 def golden_night(tmp_path_factory, golden_as_of):
     """One night on the golden dataset (extract, dbt build, publish), shared by the tests."""
-    from extract.config import load_config
-    from extract.pipeline import run_night
+    from night.config import load_config
+    from night.tasks import run_night
 
     config = load_config(write_golden_config(tmp_path_factory.mktemp("golden")))
     result = run_night(as_of=golden_as_of, run_id="golden-1", config=config)

@@ -88,7 +88,7 @@ def api_presenter(build_server: Callable, source_type: str, token: str, settings
     """`present` for an API source: the sample served by its fake server (`build_server`,
     with the token), the source reading it over HTTP with the token from an environment
     variable, and spend from the sample's spend file (a CRM holds none)."""
-    from extract.fake_servers.dataset import SampleDataset
+    from devkit.fake_servers.dataset import SampleDataset
 
     token_env = f"CONTRACT_{source_type.upper()}_TOKEN"
 

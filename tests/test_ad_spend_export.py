@@ -19,13 +19,13 @@ GOOGLE_FORMAT = "{header_line: 3, thousands_separator: ','}"
 
 
 def _as_of():
-    from extract.pipeline import parse_as_of
+    from night.tasks import parse_as_of
 
     return parse_as_of(AS_OF)
 
 
 def _config(root, sources_yaml):
-    from extract.config import load_config
+    from night.config import load_config
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "pipeline.yml").write_text(
@@ -62,7 +62,7 @@ def _write(folder, name, text):
 
 
 def test_loaded_values_of_google_ads_and_meta_reports(tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN a Google Ads download: report name and date range above the header, columns
     # in the report's own order, costs with thousands separators, totals at the bottom
@@ -124,7 +124,7 @@ def test_loaded_values_of_google_ads_and_meta_reports(tmp_path):
 
 
 def test_bad_lines_are_quarantined_with_their_reason(tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN a Google Ads report with one good line and five bad ones
     _write(
@@ -203,7 +203,7 @@ def test_bad_lines_are_quarantined_with_their_reason(tmp_path):
 
 
 def test_a_source_currency_fills_reports_without_one(tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN a Google Ads report without a Currency code column, and the account's currency
     _write(
@@ -231,7 +231,7 @@ def test_a_source_currency_fills_reports_without_one(tmp_path):
     ],
 )
 def test_settings_are_checked(tmp_path, settings, message):
-    from extract.config import ConfigError
+    from night.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         _config(
@@ -246,7 +246,7 @@ def test_settings_are_checked(tmp_path, settings, message):
 
 
 def test_spend_maps_campaigns_to_channels_and_later_reports_restate_days(tmp_path):
-    from extract.pipeline import extract_source, run_night
+    from night.tasks import extract_source, run_night
 
     # GIVEN two nightly Google Ads reports of a EUR account, the second restating May 2
     google = tmp_path / "google"

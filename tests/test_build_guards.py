@@ -11,8 +11,8 @@ from golden_marts import GOLDEN_DIR
 
 
 def _night(tmp_path, as_of, **kwargs):
-    from extract.config import load_config
-    from extract.pipeline import run_night
+    from night.config import load_config
+    from night.tasks import run_night
 
     config = load_config(write_golden_config(tmp_path / "night", **kwargs))
     return config, lambda: run_night(as_of=as_of, run_id="guard", config=config)
@@ -20,7 +20,7 @@ def _night(tmp_path, as_of, **kwargs):
 
 def test_unmapped_crm_stage_fails_the_build_naming_it(tmp_path, golden_as_of):
     # GIVEN a stage change to a CRM stage the mapping does not know
-    from extract.transform import DbtError
+    from night.transform import DbtError
 
     landing = copy_golden_landing(tmp_path / "landing")
     with (landing / "deal_stage_history.csv").open("a") as fh:
@@ -37,7 +37,7 @@ def test_unmapped_crm_stage_fails_the_build_naming_it(tmp_path, golden_as_of):
 
 def test_missing_fx_rate_fails_the_build_naming_currency_and_month(tmp_path, golden_as_of):
     # GIVEN fx rates without USD for April 2026 (D4 closed in April in USD)
-    from extract.transform import DbtError
+    from night.transform import DbtError
 
     fx = tmp_path / "fx_rates.csv"
     with (GOLDEN_DIR / "reference" / "fx_rates.csv").open() as src, fx.open("w") as dst:

@@ -12,7 +12,7 @@ def test_dag_imports_with_one_extract_task_per_source(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_PIPELINE_CONFIG", str(write_golden_config(tmp_path)))
     from airflow.dag_processing.dagbag import DagBag
 
-    from extract import REPO_ROOT
+    from night import REPO_ROOT
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
@@ -32,9 +32,9 @@ def test_one_night_through_airflow_publishes_the_golden_marts(tmp_path):
     # GIVEN a fresh Airflow home (SQLite) and the golden pipeline config
     import duckdb
 
-    from extract import local_airflow
-    from extract.config import load_config
-    from extract.pipeline import parse_as_of
+    from devkit import local_airflow
+    from night.config import load_config
+    from night.tasks import parse_as_of
 
     config_path = write_golden_config(tmp_path / "pipeline")
     env = local_airflow.airflow_env(tmp_path / "airflow", config_path)

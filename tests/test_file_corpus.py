@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from conftest import copy_golden_landing, write_golden_config
-from extract.config import PipelineConfig, load_config
-from extract.pipeline import extract_source
 from extract.sources import canonical_csv
+from night.config import PipelineConfig, load_config
+from night.tasks import extract_source
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 FILES_DIR = CORPUS_DIR / "files"
@@ -167,8 +167,8 @@ def test_corpus_file(entry: dict, tmp_path: Path):
 def test_unknown_stage_loads_into_raw_then_fails_the_build_naming_it(tmp_path, golden_as_of):
     # GIVEN the golden landing folder plus the corpus file whose deal is in `Legal Review`,
     # a stage the mapping does not know (the corpus test shows it loads into raw)
-    from extract.pipeline import run_night
-    from extract.transform import DbtError
+    from night.tasks import run_night
+    from night.transform import DbtError
 
     landing = copy_golden_landing(tmp_path / "landing")
     shutil.copyfile(FILES_DIR / "deals__unknown_stage.csv", landing / "deals__unknown_stage.csv")

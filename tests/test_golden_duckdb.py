@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract import REPO_ROOT
 from golden_marts import GRAIN, mart_differences
+from night import REPO_ROOT
 
 
 def _mart_rows(path: Path, mart: str) -> tuple[list[str], list[tuple]]:
@@ -43,7 +43,7 @@ def test_night_reports_rows_loaded_and_nothing_quarantined(golden_night):
 
 def test_rerunning_the_same_night_gives_identical_marts(golden_night, golden_as_of):
     # GIVEN the golden night has run and published
-    from extract.pipeline import run_night
+    from night.tasks import run_night
 
     config, _ = golden_night
     before = {mart: _mart_rows(config.published_path, mart) for mart in GRAIN}

@@ -18,7 +18,7 @@ def postgres_marts(golden_night, golden_as_of):
         pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql (Debian: postgresql)")
     import psycopg2
 
-    from extract import transform
+    from night import transform
 
     config, _ = golden_night
     cluster = PgCluster(bin_dir).start()

@@ -34,13 +34,13 @@ SALES_PIPELINE_MAPPING = (
 
 
 def _as_of():
-    from extract.pipeline import parse_as_of
+    from night.tasks import parse_as_of
 
     return parse_as_of(AS_OF)
 
 
 def _config(root, sources_yaml, *, stage_mapping=None):
-    from extract.config import load_config
+    from night.config import load_config
 
     root.mkdir(parents=True, exist_ok=True)
     reference = ""
@@ -75,7 +75,7 @@ def _query(config, sql, params=()):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
 
     folder = tmp_path_factory.mktemp("sample")
     generate(folder, 300, seed=11, workers=1)
@@ -85,7 +85,7 @@ def sample(tmp_path_factory):
 @pytest.fixture(scope="module")
 def nights(sample, tmp_path_factory):
     """The canonical night on what a HubSpot export carries, and the export night."""
-    from extract.pipeline import run_night
+    from night.tasks import run_night
 
     root = tmp_path_factory.mktemp("hubspot-export")
     # GIVEN the canonical files of what a deals export can hold (latest entry per stage,
@@ -188,7 +188,7 @@ def _hand_written_source(name, folder):
 
 
 def test_loaded_values_of_a_hand_written_export(tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN exports in New York wall time, US dates, thousands separators, no Currency
     _hand_written(tmp_path / "landing")
@@ -282,7 +282,7 @@ def test_loaded_values_of_a_hand_written_export(tmp_path):
 
 
 def test_bad_values_are_quarantined_with_column_and_reason(tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN an export (with a Currency column) with one good row and six bad ones
     landing = tmp_path / "landing"
@@ -336,7 +336,7 @@ def test_bad_values_are_quarantined_with_column_and_reason(tmp_path):
 
 
 def test_staging_builds_history_from_date_entered_columns_and_from_snapshots(tmp_path):
-    from extract.pipeline import run_night
+    from night.tasks import run_night
 
     # GIVEN a portal exporting Date entered columns (two exports, see _hand_written)
     _hand_written(tmp_path / "dated")

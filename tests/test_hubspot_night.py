@@ -20,8 +20,8 @@ from api_nights import (
     raw_counts,
 )
 
-from extract.fake_servers.dataset import SampleDataset
-from extract.fake_servers.hubspot import build_server, encode_cursor
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.fake_servers.hubspot import build_server, encode_cursor
 
 TOKEN = "hs-test-token-2718281828"
 DEALS = "/crm/v3/objects/deals"
@@ -39,7 +39,7 @@ HUBSPOT_TABLES = (
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
 
     folder = tmp_path_factory.mktemp("sample")
     generate(folder, 300, seed=11, workers=1)
@@ -72,7 +72,7 @@ def _api_config(root, url, **settings):
 
 
 def _as_of(text=FIRST_NIGHT):
-    from extract.pipeline import parse_as_of
+    from night.tasks import parse_as_of
 
     return parse_as_of(text)
 
@@ -91,7 +91,7 @@ def _query(config, sql, params=()):
 
 
 def test_hubspot_night_gives_the_canonical_figures(sample, csv_counts, tmp_path):
-    from extract.pipeline import run_night
+    from night.tasks import run_night
 
     # GIVEN the canonical path: all four files of the generated data
     canonical = pipeline_config(
@@ -180,7 +180,7 @@ STAGED_THE_SAME = [
 
 
 def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path):
-    from extract.pipeline import run_night
+    from night.tasks import run_night
 
     dataset = SampleDataset(sample)
     with build_server(dataset, token=TOKEN) as server:
@@ -255,7 +255,7 @@ def _changed_deals(dataset, count, *, at, amount):
 
 
 def test_a_window_with_more_changes_than_the_search_cap_is_read_completely(sample, tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN a HubSpot whose search serves at most 120 results per query (10,000 in reality)
     dataset = SampleDataset(sample)
@@ -288,7 +288,7 @@ def test_a_window_with_more_changes_than_the_search_cap_is_read_completely(sampl
 
 
 def test_a_deal_changing_while_the_window_is_paged_skips_no_other(sample, tmp_path):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     dataset = SampleDataset(sample)
     with build_server(dataset, token=TOKEN) as server:
@@ -338,10 +338,10 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
 ):
     import logging
 
-    from extract.fake_servers.base import Fault
-    from extract.fake_servers.hubspot import rate_limit_fault
+    from devkit.fake_servers.base import Fault
+    from devkit.fake_servers.hubspot import rate_limit_fault
     from extract.http import HttpError
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     caplog.set_level(logging.DEBUG)
     with build_server(SampleDataset(sample), token=TOKEN) as server:
@@ -406,9 +406,9 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
 
 
 def test_a_repeated_cursor_fails_clearly_with_raw_untouched(sample, tmp_path):
-    from extract.fake_servers.base import Fault
+    from devkit.fake_servers.base import Fault
     from extract.pagination import PaginationError
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     with build_server(SampleDataset(sample), token=TOKEN) as server:
         config = _api_config(tmp_path / "cursor", server.url)
@@ -446,8 +446,8 @@ def test_a_repeated_cursor_fails_clearly_with_raw_untouched(sample, tmp_path):
 
 
 def test_a_next_link_on_the_last_page_ends_in_an_empty_page_and_a_complete_night(sample, tmp_path):
-    from extract.fake_servers.base import Fault
-    from extract.pipeline import extract_source
+    from devkit.fake_servers.base import Fault
+    from night.tasks import extract_source
 
     with build_server(SampleDataset(sample), token=TOKEN) as server:
         # GIVEN the (empty) archived owners list announcing a next page past the last owner
@@ -475,7 +475,7 @@ def test_a_next_link_on_the_last_page_ends_in_an_empty_page_and_a_complete_night
 
 def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, capfd, monkeypatch):
     from extract.http import HttpError
-    from extract.pipeline import extract_source, run_night
+    from night.tasks import extract_source, run_night
 
     with build_server(SampleDataset(sample), token=TOKEN) as server:
         config = _api_config(tmp_path / "secret", server.url)
@@ -498,7 +498,7 @@ def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, capf
 
 
 def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
-    from extract.pipeline import extract_source
+    from night.tasks import extract_source
 
     # GIVEN the token only in an Airflow connection (here from AIRFLOW_CONN_<ID>)
     monkeypatch.delenv("HUBSPOT_TEST_TOKEN")
@@ -517,8 +517,8 @@ def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
 
 
 def test_missing_token_fails_naming_where_it_looked(tmp_path, monkeypatch):
-    from extract.pipeline import extract_source
     from extract.warehouse import LoadError
+    from night.tasks import extract_source
 
     monkeypatch.delenv("HUBSPOT_TEST_TOKEN")
     config = _api_config(tmp_path / "none", "http://127.0.0.1:9")
@@ -535,7 +535,7 @@ def test_missing_token_fails_naming_where_it_looked(tmp_path, monkeypatch):
     ],
 )
 def test_settings_are_validated_naming_the_key(tmp_path, setting, message):
-    from extract.config import ConfigError
+    from night.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         pipeline_config(

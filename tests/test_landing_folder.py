@@ -17,9 +17,9 @@ import duckdb
 import pytest
 
 from conftest import copy_golden_landing, write_golden_config
-from extract.config import PipelineConfig, load_config
-from extract.pipeline import extract_source
 from extract.warehouse import LoadError
+from night.config import PipelineConfig, load_config
+from night.tasks import extract_source
 
 NIGHT_1 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 NIGHT_2 = NIGHT_1 + timedelta(days=1)
@@ -300,7 +300,7 @@ def test_a_night_with_a_broken_file_builds_and_the_later_delivery_wins_in_stagin
         "date;channel;category;amount;currency\n2026-05-01;paid_search;marketing;10.00;EUR\n"
     )
     # WHEN the next night runs (extract, dbt build, publish)
-    from extract.pipeline import run_night
+    from night.tasks import run_night
 
     result = run_night(
         as_of=golden_as_of + timedelta(days=1), run_id="landing-next-night", config=config

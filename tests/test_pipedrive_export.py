@@ -35,7 +35,7 @@ Deal - ID,Deal - Title,Deal - Value,Deal - Currency,Deal - Pipeline,Deal - Stage
 def test_an_export_loads_exactly_and_bad_values_are_quarantined_with_column_and_reason(
     tmp_path,
 ):
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     # GIVEN a hand-written export of a European account
     landing = tmp_path / "landing"
@@ -146,7 +146,7 @@ def at(text: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def three_nights(tmp_path_factory):
-    from extract.pipeline import extract_source, parse_as_of, run_night
+    from night.tasks import extract_source, parse_as_of, run_night
 
     root = tmp_path_factory.mktemp("pipedrive-nights")
     landing = root / "landing"
@@ -256,8 +256,8 @@ def test_three_nights_give_the_hand_computed_marts(three_nights):
 
 
 def test_the_sample_written_as_exports_loads_every_deal(tmp_path):
-    from extract.pipeline import extract_source, parse_as_of
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
+    from night.tasks import extract_source, parse_as_of
 
     # GIVEN the generated sample exported on two days, as Pipedrive exports it
     sample = tmp_path / "sample"

@@ -16,15 +16,15 @@ from api_nights import (
     raw_counts,
 )
 
-from extract.fake_servers.dataset import SampleDataset
-from extract.fake_servers.pipedrive import build_server
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.fake_servers.pipedrive import build_server
 
 TOKEN = "pd-test-token-3141592653"
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
 
     folder = tmp_path_factory.mktemp("sample")
     generate(folder, 300, seed=11, workers=1)
@@ -32,7 +32,7 @@ def sample(tmp_path_factory):
 
 
 def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypatch):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     as_of = parse_as_of("2026-07-01T00:00:00Z")
     # GIVEN the canonical path: all four files of the generated data
@@ -75,7 +75,7 @@ def _api_config(root, url, *, full_refresh=False):
 def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path, monkeypatch):
     from datetime import UTC, datetime
 
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
     dataset = SampleDataset(sample)
@@ -107,9 +107,9 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
 ):
     import logging
 
-    from extract.fake_servers.base import Fault
+    from devkit.fake_servers.base import Fault
     from extract.http import HttpError
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
     caplog.set_level(logging.DEBUG)
@@ -154,7 +154,7 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
 
 
 def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, monkeypatch, capfd):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
     with build_server(SampleDataset(sample), token=TOKEN) as server:
@@ -172,8 +172,8 @@ def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, monk
 
 def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
     # GIVEN the token only in an Airflow connection (here from AIRFLOW_CONN_<ID>)
-    from extract.config import load_config
-    from extract.pipeline import extract_source, parse_as_of
+    from night.config import load_config
+    from night.tasks import extract_source, parse_as_of
 
     monkeypatch.delenv("PIPEDRIVE_TEST_TOKEN", raising=False)
     monkeypatch.setenv(
@@ -197,8 +197,8 @@ def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
 
 
 def test_missing_token_fails_naming_where_it_looked(sample, tmp_path, monkeypatch):
-    from extract.pipeline import extract_source, parse_as_of
     from extract.warehouse import LoadError
+    from night.tasks import extract_source, parse_as_of
 
     monkeypatch.delenv("PIPEDRIVE_TEST_TOKEN", raising=False)
     config = _api_config(tmp_path / "none", "http://127.0.0.1:9")

@@ -27,9 +27,9 @@ def _published_state(path):
 
 def test_failed_night_leaves_yesterdays_marts_in_place(tmp_path, golden_as_of):
     # GIVEN last night's marts are published
-    from extract.config import load_config
-    from extract.pipeline import run_night
-    from extract.transform import DbtError
+    from night.config import load_config
+    from night.tasks import run_night
+    from night.transform import DbtError
 
     landing = copy_golden_landing(tmp_path / "landing")
     config = load_config(write_golden_config(tmp_path / "night", landing=landing))
@@ -48,7 +48,7 @@ def test_failed_night_leaves_yesterdays_marts_in_place(tmp_path, golden_as_of):
 
 def test_reader_during_publish_sees_a_complete_set(golden_night, golden_as_of):
     # GIVEN a BI reader opening the published file over and over
-    from extract.publish import publish
+    from night.publish import publish
 
     config, _ = golden_night
     expected_counts = _published_state(config.published_path)[1]

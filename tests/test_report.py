@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from extract.report import render
+from night.report import render
 
 
 def test_report_prints_the_funnel_and_the_latest_closed_month(golden_night):

@@ -21,7 +21,7 @@ AS_OF = "2026-07-01T00:00:00Z"
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
 
     folder = tmp_path_factory.mktemp("sample")
     generate(folder, 300, seed=23, workers=1)
@@ -37,7 +37,7 @@ def _rows(path: Path, sql: str, params=()) -> list[tuple]:
 
 
 def test_reports_give_the_canonical_figures(sample, tmp_path, caplog):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     caplog.set_level(logging.INFO, logger="extract.sources.salesforce_export")
     as_of = parse_as_of(AS_OF)
@@ -125,7 +125,7 @@ def footer(records: int) -> str:
 
 
 def test_footer_is_left_out_logged_and_checked_and_values_load_exactly(tmp_path, caplog):
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     caplog.set_level(logging.INFO, logger="extract.sources.salesforce_export")
     landing = tmp_path / "landing"
@@ -200,7 +200,7 @@ def test_footer_is_left_out_logged_and_checked_and_values_load_exactly(tmp_path,
 
 
 def test_single_currency_org_takes_the_configured_currency(tmp_path):
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     # GIVEN a report of a single-currency org: amounts without a currency column
     landing = tmp_path / "landing"

@@ -19,9 +19,9 @@ from api_nights import (
     raw_counts,
 )
 
-from extract.fake_servers import Fault
-from extract.fake_servers.dataset import SampleDataset
-from extract.fake_servers.salesforce import (
+from devkit.fake_servers import Fault
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.fake_servers.salesforce import (
     BASE_PATH,
     build_server,
     error_fault,
@@ -83,7 +83,7 @@ def _raw_rows(config):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
 
     folder = tmp_path_factory.mktemp("sample")
     generate(folder, 300, seed=11, workers=1)
@@ -97,7 +97,7 @@ def token(monkeypatch):
 
 
 def test_salesforce_night_gives_the_canonical_figures(sample, tmp_path, token):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     as_of = parse_as_of("2026-07-01T00:00:00Z")
     # GIVEN the canonical path: all four files of the generated data
@@ -143,7 +143,7 @@ def test_salesforce_night_gives_the_canonical_figures(sample, tmp_path, token):
 
 
 def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path, token):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     dataset = SampleDataset(sample)
     with build_server(dataset, token=token) as server:
@@ -183,7 +183,7 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
 
 
 def test_transient_faults_are_retried_and_the_night_completes(sample, tmp_path, token, caplog):
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     caplog.set_level(logging.DEBUG)
     as_of = parse_as_of("2026-07-01T00:00:00Z")
@@ -235,7 +235,7 @@ def test_a_request_the_org_refuses_fails_naming_it_and_a_rerun_completes(
     sample, tmp_path, token, caplog, path, fault, says
 ):
     from extract.http import HttpError
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     caplog.set_level(logging.DEBUG)
     dataset = SampleDataset(sample)
@@ -315,7 +315,7 @@ def test_broken_paging_stops_with_a_clear_error_and_raw_untouched(
     sample, tmp_path, token, path, fault, says
 ):
     from extract.pagination import PaginationError
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     as_of = parse_as_of("2026-07-01T00:00:00Z")
     with build_server(SampleDataset(sample), token=token) as server:
@@ -335,7 +335,7 @@ def test_broken_paging_stops_with_a_clear_error_and_raw_untouched(
 
 
 def test_records_changing_between_pages_leave_a_consistent_night(sample, tmp_path, token):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     dataset = SampleDataset(sample)
     as_of, next_as_of = parse_as_of("2026-07-01T00:00:00Z"), parse_as_of("2026-07-02T00:00:00Z")
@@ -362,7 +362,7 @@ def test_records_changing_between_pages_leave_a_consistent_night(sample, tmp_pat
             if " FROM Opportunity WHERE" in queries[-1] and not dataset.scalar(
                 "select count(*) from deals where deleted_at is not null"
             ):
-                from extract.sample_data import PIPELINES
+                from devkit.sample_data import PIPELINES
 
                 pipeline = dataset.scalar(
                     "select pipeline from deals where deal_id = ?", [late_won]
@@ -406,7 +406,7 @@ def test_records_changing_between_pages_leave_a_consistent_night(sample, tmp_pat
 
 
 def test_token_never_reaches_task_output_raw_or_dbt_artifacts(sample, tmp_path, token, capfd):
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     with build_server(SampleDataset(sample), token=token) as server:
         config = _api_config(tmp_path / "secret", server.url)
@@ -433,7 +433,7 @@ def test_token_never_reaches_task_output_raw_or_dbt_artifacts(sample, tmp_path, 
 
 
 def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     # GIVEN the token only in an Airflow connection (here from AIRFLOW_CONN_<ID>)
     monkeypatch.delenv("SALESFORCE_TEST_TOKEN", raising=False)
@@ -454,8 +454,8 @@ def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
 
 
 def test_missing_token_fails_naming_where_it_looked(tmp_path, monkeypatch):
-    from extract.pipeline import extract_source, parse_as_of
     from extract.warehouse import LoadError
+    from night.tasks import extract_source, parse_as_of
 
     monkeypatch.delenv("SALESFORCE_TEST_TOKEN", raising=False)
     config = _api_config(tmp_path / "none", "http://127.0.0.1:9")
@@ -478,7 +478,7 @@ def test_missing_token_fails_naming_where_it_looked(tmp_path, monkeypatch):
     ],
 )
 def test_bad_settings_fail_naming_the_key(tmp_path, settings, error):
-    from extract.config import ConfigError
+    from night.config import ConfigError
 
     if "base_url" not in settings:
         settings = f"base_url: 'https://x.my.salesforce.com', {settings}"
@@ -501,7 +501,7 @@ def test_the_rest_root_as_base_url_gives_the_instance_url_and_its_version(tmp_pa
 
 def test_the_page_cap_stops_a_query_longer_than_allowed(sample, tmp_path, token):
     from extract.pagination import PaginationError
-    from extract.pipeline import extract_source, parse_as_of
+    from night.tasks import extract_source, parse_as_of
 
     with build_server(SampleDataset(sample), token=token) as server:
         config = _api_config(tmp_path / "cap", server.url, extra=", max_pages: 1")

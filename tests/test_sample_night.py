@@ -18,9 +18,9 @@ def _all_marts(path):
 
 def test_rebuilding_a_sample_night_gives_identical_marts(tmp_path):
     # GIVEN 5,000 generated deals and the default (demo) reference data
-    from extract.config import load_config
-    from extract.pipeline import build_marts, parse_as_of, publish_marts, run_night
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
+    from night.config import load_config
+    from night.tasks import build_marts, parse_as_of, publish_marts, run_night
 
     generate(tmp_path / "landing", 5_000, seed=7, workers=1)
     (tmp_path / "pipeline.yml").write_text(

@@ -58,7 +58,7 @@ def at(text: str) -> datetime:
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
     """Three nights of snapshots loaded, then the third night's build and publish."""
-    from extract.pipeline import extract_source, parse_as_of, run_night
+    from night.tasks import extract_source, parse_as_of, run_night
 
     root = tmp_path_factory.mktemp("snapshots")
     landing = root / "landing"
@@ -170,8 +170,8 @@ def test_skipped_stages_count_as_reached_in_conversion(night):
 @pytest.mark.postgres
 def test_postgres_builds_the_same_history_from_the_same_snapshots(night):
     """The macro is portable: the same raw layer built on PostgreSQL gives the same rows."""
-    from extract import transform
-    from extract.pipeline import parse_as_of
+    from night import transform
+    from night.tasks import parse_as_of
     from pg_cluster import PgCluster, copy_raw_to_postgres, pg_bin
 
     bin_dir = pg_bin()

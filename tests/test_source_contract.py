@@ -17,7 +17,7 @@ CONTRACTS = contract_sources()
 
 
 def _config(root, sources_yaml):
-    from extract.config import load_config
+    from night.config import load_config
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "pipeline.yml").write_text(
@@ -77,7 +77,7 @@ def _raw_content(config):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from extract.sample_data import generate
+    from devkit.sample_data import generate
 
     folder = tmp_path_factory.mktemp("contract-sample")
     generate(folder, 250, seed=23, workers=1)
@@ -87,7 +87,7 @@ def sample(tmp_path_factory):
 @pytest.fixture(scope="module")
 def canonical(sample, tmp_path_factory):
     """The same data through the plain canonical CSV files: the reference figures."""
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     config = _config(
         tmp_path_factory.mktemp("contract-canonical"),
@@ -100,7 +100,7 @@ def canonical(sample, tmp_path_factory):
 @pytest.fixture(scope="module", params=sorted(CONTRACTS))
 def night(request, sample, tmp_path_factory):
     """One source type's night on the sample, then the same night run again."""
-    from extract.pipeline import parse_as_of, run_night
+    from night.tasks import parse_as_of, run_night
 
     contract = CONTRACTS[request.param]
     work = tmp_path_factory.mktemp(f"contract-{request.param}")

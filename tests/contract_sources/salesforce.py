@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from source_contract import ContractSource, api_presenter
 
-from extract.fake_servers.salesforce import build_server
+from devkit.fake_servers.salesforce import build_server
 
 TOKEN = "contract-salesforce-token"
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from extract.sample_data import PIPELINES
+from devkit.sample_data import PIPELINES
 
 FILE_NAME = "hubspot-crm-exports-all-deals-2026-06-30.csv"
 TIMEZONE = "Asia/Kolkata"  # no daylight saving: every wall time is one instant

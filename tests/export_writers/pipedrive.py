@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from extract.sample_data import PIPELINES, _company_name
+from devkit.sample_data import PIPELINES, _company_name
 
 HEADER = (
     "Deal - ID",

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from extract.sample_data import _company_name
+from devkit.sample_data import _company_name
 
 TIMEZONE = "Asia/Tokyo"  # no daylight saving: every wall time is one instant
 EXPORTED_AT = datetime(2026, 6, 30, 23, 0, tzinfo=UTC)

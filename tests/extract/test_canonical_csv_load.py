@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extract.config import PipelineConfig, load_config
-from extract.pipeline import extract_source
 from extract.sources import all_raw_objects, canonical_csv
 from extract.warehouse import LoadError, LoadReport, connect, ensure_raw_schema
+from night.config import PipelineConfig, load_config
+from night.tasks import extract_source
 
 AS_OF = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 SOURCE = "crm"

@@ -12,7 +12,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from extract.fake_servers import FakeApiServer, Fault, Request
+from devkit.fake_servers import FakeApiServer, Fault, Request
 from extract.http import BearerAuth, HttpClient, HttpError, QueryTokenAuth, parse_retry_after
 from extract.pagination import PaginationError, batched, paginate, records
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from extract import transform
-from extract.config import PipelineConfig, load_config
-from extract.publish import publish
 from extract.sources import SOURCE_TYPES, all_raw_objects
 from extract.warehouse import connect, ensure_raw_schema
+from night import transform
+from night.config import PipelineConfig, load_config
+from night.publish import publish
 
 log = logging.getLogger(__name__)
 

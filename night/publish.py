@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from extract.config import PipelineConfig
-from extract.transform import format_as_of
+from night.config import PipelineConfig
+from night.transform import format_as_of
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from extract.config import load_config
+from night.config import load_config
 
 
 def _fmt(value: object, kind: str = "") -> str:

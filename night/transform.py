@@ -8,10 +8,10 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from extract import DBT_PROJECT_DIR
-from extract.commands import CommandError, run, venv_tool
-from extract.config import PipelineConfig
-from extract.reference import prepare_seed_dir
+from night import DBT_PROJECT_DIR
+from night.commands import CommandError, run, venv_tool
+from night.config import PipelineConfig
+from night.reference import prepare_seed_dir
 
 log = logging.getLogger(__name__)
 

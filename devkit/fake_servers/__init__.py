@@ -1,5 +1,5 @@
 """Local fake CRM APIs (loopback only) for connector tests and demos without a CRM account."""
 
-from extract.fake_servers.base import FakeApiServer, Fault, FaultQueue, Request
+from devkit.fake_servers.base import FakeApiServer, Fault, FaultQueue, Request
 
 __all__ = ["FakeApiServer", "Fault", "FaultQueue", "Request"]

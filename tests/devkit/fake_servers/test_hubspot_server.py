@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from extract.fake_servers.dataset import SampleDataset
-from extract.fake_servers.hubspot import build_server, rate_limit_fault
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.fake_servers.hubspot import build_server, rate_limit_fault
+from devkit.sample_data import PIPELINES, generate
 from extract.http import BearerAuth, HttpClient
-from extract.sample_data import PIPELINES, generate
 
 TOKEN = "hs-fake-SECRET-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -843,7 +843,7 @@ def test_the_shared_client_waits_out_an_injected_429(server):
 def test_cli_generates_data_serves_it_and_stops_on_ctrl_c(tmp_path):
     folder = tmp_path / "cli-data"
     process = subprocess.Popen(
-        [sys.executable, "-m", "extract.fake_servers.hubspot", "--data", str(folder)]
+        [sys.executable, "-m", "devkit.fake_servers.hubspot", "--data", str(folder)]
         + ["--deals", "20", "--seed", "1", "--token", TOKEN],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extract.fake_servers.base import FakeApiServer, Request, Response
-from extract.fake_servers.cli import serve
-from extract.fake_servers.dataset import SampleDataset
-from extract.sample_data import LEAD_SOURCE_CHANNELS, OWNERS, PIPELINES
+from devkit.fake_servers.base import FakeApiServer, Request, Response
+from devkit.fake_servers.cli import serve
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.sample_data import LEAD_SOURCE_CHANNELS, OWNERS, PIPELINES
 
 ERROR_INFO = "Please check developers.pipedrive.com"
 # The gateway's answer to a missing or wrong token, as the live API gives it.

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from extract.fake_servers.base import FakeApiServer
-from extract.fake_servers.dataset import SampleDataset
-from extract.sample_data import generate
+from devkit.fake_servers.base import FakeApiServer
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.sample_data import generate
 
 BuildServer = Callable[..., FakeApiServer]
 
@@ -24,9 +24,9 @@ def serve(
     token_env: str,
     url_suffix: str = "",
 ) -> int:
-    """`python -m extract.fake_servers.<crm> --data DIR [--deals N --seed S] [--port P]`."""
+    """`python -m devkit.fake_servers.<crm> --data DIR [--deals N --seed S] [--port P]`."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m extract.fake_servers.{crm.lower()}",
+        prog=f"python -m devkit.fake_servers.{crm.lower()}",
         description=f"Serve a local fake {crm} API over generated sample data (loopback only).",
     )
     parser.add_argument("--data", type=Path, required=True, help="canonical CSV folder")

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from extract.fake_servers import Fault
-from extract.fake_servers.dataset import SampleDataset
-from extract.fake_servers.pipedrive import UNAUTHORIZED_BODY, build_server, error_body
+from devkit.fake_servers import Fault
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.fake_servers.pipedrive import UNAUTHORIZED_BODY, build_server, error_body
+from devkit.sample_data import PIPELINES, generate
 from extract.http import HttpClient, QueryTokenAuth
-from extract.sample_data import PIPELINES, generate
 
 TOKEN = "pd-test-token-8c1f"
 REPO = Path(__file__).resolve().parents[3]
@@ -524,7 +524,7 @@ def test_a_queued_429_with_retry_after_is_served_then_the_client_succeeds(server
 
 def test_cli_generates_missing_data_serves_it_and_stops_on_ctrl_c(tmp_path):
     folder = tmp_path / "cli-data"
-    command = [sys.executable, "-m", "extract.fake_servers.pipedrive", "--data", str(folder)]
+    command = [sys.executable, "-m", "devkit.fake_servers.pipedrive", "--data", str(folder)]
     command += ["--deals", "20", "--seed", "1", "--token", TOKEN]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

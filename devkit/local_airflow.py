@@ -12,8 +12,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from extract import REPO_ROOT
-from extract.commands import CommandError, run, venv_tool
+from night import REPO_ROOT
+from night.commands import CommandError, run, venv_tool
 
 log = logging.getLogger(__name__)
 

@@ -64,7 +64,7 @@ size; a locator keeps the query's matching ids in order and serves their current
 at most 10 locators stay open (least recently used released first); no describe, sobjects,
 limits or write endpoints.
 
-CLI: python -m extract.fake_servers.salesforce --data DIR [--deals N --seed S] [--port P] --token T
+CLI: python -m devkit.fake_servers.salesforce --data DIR [--deals N --seed S] [--port P] --token T
 """
 
 from __future__ import annotations
@@ -83,10 +83,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from extract.fake_servers.base import FakeApiServer, Fault, Handler, Request, Response
-from extract.fake_servers.cli import serve
-from extract.fake_servers.dataset import SampleDataset
-from extract.sample_data import OWNERS, PIPELINES
+from devkit.fake_servers.base import FakeApiServer, Fault, Handler, Request, Response
+from devkit.fake_servers.cli import serve
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.sample_data import OWNERS, PIPELINES
 
 API_VERSION = "60.0"
 BASE_PATH = f"/services/data/v{API_VERSION}"

@@ -42,7 +42,7 @@ owner's most recently updated deal (HubSpot keeps no name history); deleting a d
 activities but drops their association to it; no rate limiting unless a Fault is injected
 (see `rate_limit_fault`). Error messages follow HubSpot's body shape but are paraphrased.
 
-CLI: python -m extract.fake_servers.hubspot --data DIR [--deals N --seed S] [--port P] --token T
+CLI: python -m devkit.fake_servers.hubspot --data DIR [--deals N --seed S] [--port P] --token T
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-from extract.fake_servers.base import FakeApiServer, Fault, Request, Response
-from extract.fake_servers.cli import serve
-from extract.fake_servers.dataset import SampleDataset
-from extract.sample_data import OWNERS, PIPELINES, Pipeline
+from devkit.fake_servers.base import FakeApiServer, Fault, Request, Response
+from devkit.fake_servers.cli import serve
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.sample_data import OWNERS, PIPELINES, Pipeline
 
 # --------------------------------------------------------------------------------------------
 # Limits and fixed values of the real API

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from extract.config import ConfigError, PipelineConfig, load_config
-from extract.reference import prepare_seed_dir
+from night.config import ConfigError, PipelineConfig, load_config
+from night.reference import prepare_seed_dir
 
 REFERENCE = {
     "funnel_stages": "stage_order,funnel_stage,description\n1,prospecting,found\n2,won,signed\n",

@@ -9,7 +9,7 @@ each with its own random generator derived from the seed and the block number, s
 does not depend on how many worker processes generate the blocks. Rows are written block by
 block, so memory does not grow with the number of deals.
 
-Usage: python -m extract.sample_data --out DIR --deals N --seed S [--start D] [--end D]
+Usage: python -m devkit.sample_data --out DIR --deals N --seed S [--start D] [--end D]
 """
 
 from __future__ import annotations
@@ -723,7 +723,7 @@ def generate(
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: generate the files and print row counts and wall time."""
     parser = argparse.ArgumentParser(
-        prog="python -m extract.sample_data",
+        prog="python -m devkit.sample_data",
         description="Write deterministic sample CRM data in the canonical CSV format.",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")

@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from extract.fake_servers import Fault
-from extract.fake_servers.dataset import SampleDataset
-from extract.fake_servers.salesforce import (
+from devkit.fake_servers import Fault
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.fake_servers.salesforce import (
     BASE_PATH,
     build_server,
     canonical_id,
     request_limit_fault,
     to_sf_id,
 )
+from devkit.sample_data import PIPELINES, generate
 from extract.http import BearerAuth, HttpClient, HttpError
-from extract.sample_data import PIPELINES, generate
 
 TOKEN = "00DFAKE!AQ0AQFakeSalesforceAccessToken"
 SF_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000")
@@ -620,7 +620,7 @@ def test_an_injected_request_limit_error_fails_the_client_at_once(server):
 
 def test_cli_generates_missing_data_and_serves_until_interrupted(tmp_path):
     folder = tmp_path / "sample"
-    command = [sys.executable, "-m", "extract.fake_servers.salesforce", "--data", str(folder)]
+    command = [sys.executable, "-m", "devkit.fake_servers.salesforce", "--data", str(folder)]
     command += ["--deals", "20", "--seed", "1", "--token", TOKEN]
     repo = Path(__file__).resolve().parents[3]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}

@@ -7,8 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from extract.config import ConfigError, PipelineConfig
 from extract.warehouse import LoadError, read_header
+from night.config import ConfigError, PipelineConfig
 
 REQUIRED_COLUMNS = {
     "funnel_stages": ("stage_order", "funnel_stage", "description"),

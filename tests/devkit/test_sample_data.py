@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from extract import sample_data
-from extract.sample_data import generate
+from devkit import sample_data
+from devkit.sample_data import generate
 
 SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
 N_DEALS = 2_000

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from extract import REPO_ROOT
-from extract.config import (
+from extract.landing import Landing
+from night import REPO_ROOT
+from night.config import (
     CONFIG_ENV_VAR,
     ConfigError,
     PipelineConfig,
@@ -21,7 +22,6 @@ from extract.config import (
     config_path,
     load_config,
 )
-from extract.landing import Landing
 
 SEEDS = REPO_ROOT / "dbt_project" / "seeds"
 

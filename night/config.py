@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from extract import DBT_PROJECT_DIR, REPO_ROOT
+from night import DBT_PROJECT_DIR, REPO_ROOT
 
 CONFIG_ENV_VAR = "CRM_PIPELINE_CONFIG"
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "pipeline.yml"

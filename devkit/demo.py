@@ -16,13 +16,14 @@ from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
-from extract import REPO_ROOT, local_airflow
-from extract.config import config_path, load_config
-from extract.fake_servers import hubspot, pipedrive, salesforce
-from extract.fake_servers.dataset import SampleDataset
-from extract.pipeline import parse_as_of
-from extract.report import render
-from extract.sample_data import generate
+from devkit import local_airflow
+from devkit.fake_servers import hubspot, pipedrive, salesforce
+from devkit.fake_servers.dataset import SampleDataset
+from devkit.sample_data import generate
+from night import REPO_ROOT
+from night.config import config_path, load_config
+from night.report import render
+from night.tasks import parse_as_of
 
 DEMO_SOURCE = "demo_crm"
 # The fake servers' token: a demo value, not a secret.
