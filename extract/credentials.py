@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from extract.warehouse import LoadError
+from extract.errors import LoadError
 
 
 def resolve_token(source_name: str, *, env_var: str, airflow_conn_id: str | None) -> str:

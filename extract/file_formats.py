@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from extract.errors import LoadError
+
 TEXT = "text"
 NUMBER = "number"
 DATE = "date"
@@ -335,7 +337,6 @@ def as_utf8(path: Path, fmt: FileFormat) -> Path:
 
 def header_cells(first_line: bytes, fmt: FileFormat, path: Path) -> list[str]:
     """The header row's names under the format (BOM tolerated), trimmed."""
-    from extract.warehouse import LoadError  # here: extract.warehouse imports this module
 
     encoding = "utf-8-sig" if fmt.is_utf8 else fmt.encoding
     try:

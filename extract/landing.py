@@ -36,11 +36,11 @@ from typing import Any
 
 import duckdb
 
+from extract.errors import LoadError
 from extract.file_formats import CANONICAL, FileFormat, validate_format
 from extract.warehouse import (
     RAW_SCHEMA,
     FileLoad,
-    LoadError,
     LoadReport,
     RawObject,
     file_sha256,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from extract.errors import LoadError
 from extract.file_formats import (
     CANONICAL,
     FileFormat,
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 RAW_SCHEMA = "raw"
 LOAD_MEMORY_LIMIT = "1GB"
 LOAD_COLUMNS = ("_source_system", "_batch_id", "_loaded_at", "_source_file", "_row_number")
-
-
-class LoadError(RuntimeError):
-    """A file could not be loaded at all; the message names the file and why."""
 
 
 @dataclass(frozen=True)

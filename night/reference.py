@@ -7,7 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from extract.warehouse import LoadError, read_header
+from extract.errors import LoadError
+from extract.warehouse import read_header
 from night.config import ConfigError, PipelineConfig
 
 REQUIRED_COLUMNS = {

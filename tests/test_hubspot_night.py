@@ -517,7 +517,7 @@ def test_token_from_an_airflow_connection(sample, tmp_path, monkeypatch):
 
 
 def test_missing_token_fails_naming_where_it_looked(tmp_path, monkeypatch):
-    from extract.warehouse import LoadError
+    from extract.errors import LoadError
     from night.tasks import extract_source
 
     monkeypatch.delenv("HUBSPOT_TEST_TOKEN")

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from conftest import copy_golden_landing, write_golden_config
-from extract.warehouse import LoadError
+from extract.errors import LoadError
 from night.config import PipelineConfig, load_config
 from night.tasks import extract_source
 

@@ -33,12 +33,12 @@ from typing import Any
 
 import duckdb
 
+from extract.errors import LoadError
 from extract.file_formats import DATE, NUMBER, FileFormat
 from extract.landing import load_landing, validate_landing
 from extract.warehouse import (
     RAW_SCHEMA,
     Check,
-    LoadError,
     LoadReport,
     RawObject,
     Wide,

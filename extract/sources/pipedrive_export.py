@@ -24,11 +24,11 @@ from typing import Any
 
 import duckdb
 
+from extract.errors import LoadError
 from extract.file_formats import DATE, NUMBER, TIMESTAMP
 from extract.landing import load_landing, snapshot_time, validate_landing
 from extract.warehouse import (
     Check,
-    LoadError,
     LoadReport,
     RawObject,
     blank,

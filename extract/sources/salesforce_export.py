@@ -35,12 +35,12 @@ from typing import Any
 
 import duckdb
 
+from extract.errors import LoadError
 from extract.file_formats import DATE, NUMBER, TIMESTAMP, FileFormat
 from extract.landing import load_landing, snapshot_time, validate_landing
 from extract.sources.pipedrive_export import warn_replaced_snapshots, with_header_labels
 from extract.warehouse import (
     Check,
-    LoadError,
     LoadReport,
     RawObject,
     blank,

@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from extract.errors import LoadError
 from extract.sources import all_raw_objects, canonical_csv
-from extract.warehouse import LoadError, LoadReport, connect, ensure_raw_schema
+from extract.warehouse import LoadReport, connect, ensure_raw_schema
 from night.config import PipelineConfig, load_config
 from night.tasks import extract_source
 
