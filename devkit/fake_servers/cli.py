@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -46,6 +47,10 @@ def serve(
         print(f"generated {counts['deals.csv']} deals into {args.data}", file=sys.stderr)
     server = build_server(SampleDataset(args.data), token=args.token)
     server.port = args.port
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: ask for it explicitly, and treat SIGTERM the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with server:
         print(f"fake {crm} API on {server.url}{url_suffix} (Ctrl-C to stop)", flush=True)
         try:

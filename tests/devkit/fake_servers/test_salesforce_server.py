@@ -633,7 +633,11 @@ def test_cli_generates_missing_data_and_serves_until_interrupted(tmp_path):
             client.session.close()
         finally:
             p.send_signal(signal.SIGINT)
-            p.wait(timeout=10)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()  # else leaving the `with` would wait for it forever
+                raise
 
     assert deals["totalSize"] == 20 and (folder / "deals.csv").exists()
     assert f"{BASE_PATH} (Ctrl-C to stop)" in banner and TOKEN not in banner
