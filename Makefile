@@ -24,8 +24,11 @@ run-hubspot: $(STAMP)
 run-salesforce: $(STAMP)
 	$(VENV)/bin/python -m devkit.demo --crm salesforce
 
+# One worker per core; each test file runs on one worker, so a night its tests share
+# (a module-scoped fixture) is built once; files in collection order (the slow ones first,
+# tests/conftest.py), so the workers finish together.
 test: $(STAMP) $(BI_STAMP) lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 install: $(STAMP)
 

@@ -2,13 +2,15 @@
 ### crm_nightly
 
 Every night: land each configured CRM source in the raw layer (one task per source),
-run `dbt build` (seeds, models and every test) as of the run's data interval end, then
+run `dbt build` (models and every data test) as of the run's data interval end, then
 publish the marts atomically to the file BI tools read.
 
 - Sources, reference data, warehouse and schedule come from the pipeline config
   (`config/pipeline.yml`, or the file `$CRM_PIPELINE_CONFIG` names).
 - The as-of time of every figure is the run's `data_interval_end`; trigger with
   `{"as_of": "2026-06-01T00:00:00Z"}` as conf to rebuild a given night.
+- A night whose inputs did not change since the last build skips the build and publish;
+  `{"full_refresh": true}` as conf rebuilds and republishes all the same.
 - A failed extract or dbt test stops the night before publish: BI keeps yesterday's marts.
 """
 
@@ -49,6 +51,11 @@ def _as_of():
     return parse_as_of(explicit or context["data_interval_end"])
 
 
+def _full_refresh() -> bool:
+    """Whether the run conf asks to rebuild and republish even if nothing changed."""
+    return bool(get_current_context()["params"].get("full_refresh"))
+
+
 @dag(
     dag_id="crm_nightly",
     doc_md=__doc__,
@@ -62,7 +69,12 @@ def _as_of():
             None,
             type=["null", "string"],
             description="Override the as-of time (ISO-8601, UTC); default: data interval end.",
-        )
+        ),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="Rebuild and republish even if nothing changed since the last build.",
+        ),
     },
     default_args={
         "owner": "data",
@@ -84,13 +96,17 @@ def crm_nightly():
     def dbt_build() -> dict:
         from night.tasks import build_marts
 
-        return build_marts(as_of=_as_of())
+        return build_marts(as_of=_as_of(), full_refresh=_full_refresh())
 
     @task
     def publish() -> dict:
         from night.tasks import publish_marts
 
-        return publish_marts(as_of=_as_of(), run_id=get_current_context()["run_id"])
+        return publish_marts(
+            as_of=_as_of(),
+            run_id=get_current_context()["run_id"],
+            full_refresh=_full_refresh(),
+        )
 
     extracts = [
         extract_source.override(task_id=f"extract_{source.name}")(source.name)

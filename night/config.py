@@ -10,12 +10,12 @@ from typing import Any
 
 import yaml
 
-from night import DBT_PROJECT_DIR, REPO_ROOT
+from night import REPO_ROOT
 
 CONFIG_ENV_VAR = "CRM_PIPELINE_CONFIG"
 DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "pipeline.yml"
 REFERENCE_NAMES = ("funnel_stages", "stage_mapping", "channel_mapping", "fx_rates")
-DEFAULT_REFERENCE_DIR = DBT_PROJECT_DIR / "seeds"
+DEFAULT_REFERENCE_DIR = REPO_ROOT / "config" / "reference"
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from night.build_state import last_build
 from night.config import PipelineConfig
 from night.transform import format_as_of
 
@@ -29,10 +30,18 @@ MARTS_SCHEMA = "marts"
 STORAGE_VERSION = "v1.0.0"
 
 
-def publish(config: PipelineConfig, *, as_of: datetime, run_id: str) -> dict:
-    """Copy the marts into a fresh file and swap it in; return what was published."""
+def publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool = False) -> dict:
+    """Copy the marts into a fresh file and swap it in; return what was published.
+
+    When the published file already holds the marts of the warehouse's last build (same
+    build fingerprint, night/build_state.py), nothing is copied, unless `force`.
+    """
     target = config.published_path
     target.parent.mkdir(parents=True, exist_ok=True)
+    fingerprint = _warehouse_fingerprint(config)
+    if not force and fingerprint is not None and fingerprint == _published_fingerprint(target):
+        log.info("%s already holds these marts (as of %s): publish skipped", target, as_of)
+        return {"published_path": str(target), "as_of": format_as_of(as_of), "skipped": True}
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     con = duckdb.connect()
     try:
@@ -64,12 +73,14 @@ def publish(config: PipelineConfig, *, as_of: datetime, run_id: str) -> dict:
         con.execute(
             """create table published.meta.publish_info as
                select ? as run_id, cast(? as timestamp) as as_of_at,
-                      cast(? as timestamp) as published_at, ? as reporting_currency""",
+                      cast(? as timestamp) as published_at, ? as reporting_currency,
+                      ? as build_fingerprint""",
             [
                 run_id,
                 format_as_of(as_of),
                 datetime.now(UTC).replace(tzinfo=None),
                 config.reporting_currency,
+                fingerprint,
             ],
         )
         con.execute("detach published")
@@ -83,6 +94,35 @@ def publish(config: PipelineConfig, *, as_of: datetime, run_id: str) -> dict:
     _fsync(target.parent)
     log.info("published %d marts to %s (as of %s)", len(tables), target, format_as_of(as_of))
     return {"published_path": str(target), "tables": counts, "as_of": format_as_of(as_of)}
+
+
+def _warehouse_fingerprint(config: PipelineConfig) -> str | None:
+    """The fingerprint of the warehouse's last passed build, if recorded."""
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        return last_build(con)
+    finally:
+        con.close()
+
+
+def _published_fingerprint(target: Path) -> str | None:
+    """The build fingerprint of the published file's marts, if it has one."""
+    if not target.exists():
+        return None
+    con = duckdb.connect(str(target), read_only=True)
+    try:
+        columns = {
+            row[0]
+            for row in con.execute(
+                """select column_name from information_schema.columns
+                   where table_schema = 'meta' and table_name = 'publish_info'"""
+            ).fetchall()
+        }
+        if "build_fingerprint" not in columns:
+            return None
+        return con.execute("select build_fingerprint from meta.publish_info").fetchall()[0][0]
+    finally:
+        con.close()
 
 
 def _fsync(path: Path) -> None:

@@ -1,54 +1,145 @@
 """Reference data (funnel stages, stage mapping, channels, FX rates): the config names the
-files, this module checks them and hands them to dbt as its seeds."""
+files; this module checks them and loads them, typed, into the warehouse's `reference`
+schema, which dbt reads as a source (models/staging/reference/).
+
+Loaded by Python rather than as dbt seeds: every value is checked here with the user's file,
+line and column in the error, the tables are replaced in one transaction (a failed load
+keeps the last good set), and dbt never writes near the user's files.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
+import csv
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+import duckdb
 
 from extract.errors import LoadError
 from extract.warehouse import read_header
 from night.config import ConfigError, PipelineConfig
 
-REQUIRED_COLUMNS = {
-    "funnel_stages": ("stage_order", "funnel_stage", "description"),
-    "stage_mapping": ("source_system", "pipeline", "crm_stage", "funnel_stage", "probability"),
-    "channel_mapping": ("lead_source", "channel"),
-    "fx_rates": ("month", "currency", "rate_to_reporting"),
+SCHEMA = "reference"
+
+# name -> (column, SQL type) in table order; the types the marts rely on.
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "funnel_stages": (
+        ("stage_order", "integer"),
+        ("funnel_stage", "varchar"),
+        ("description", "varchar"),
+    ),
+    "stage_mapping": (
+        ("source_system", "varchar"),
+        ("pipeline", "varchar"),
+        ("crm_stage", "varchar"),
+        ("funnel_stage", "varchar"),
+        ("probability", "decimal(9, 6)"),
+    ),
+    "channel_mapping": (("lead_source", "varchar"), ("channel", "varchar")),
+    "fx_rates": (
+        ("month", "date"),
+        ("currency", "varchar"),
+        ("rate_to_reporting", "decimal(28, 10)"),
+    ),
 }
+REQUIRED_COLUMNS = {name: tuple(c for c, _ in columns) for name, columns in COLUMNS.items()}
 
 
-def prepare_seed_dir(config: PipelineConfig) -> Path:
-    """Copy the configured reference files into one folder dbt reads as its seeds.
+@dataclass(frozen=True)
+class ReferenceTable:
+    """One reference file read and checked: its rows as normalized text, None for empty."""
 
-    Checked first, so a file with a missing column fails here naming file and column
-    instead of deep inside dbt. The folder is swapped in whole.
+    name: str
+    path: Path
+    rows: list[tuple[str | None, ...]]
+
+
+def read_reference(config: PipelineConfig) -> list[ReferenceTable]:
+    """Every configured reference file, checked: present, its columns, each value's type."""
+    return [_read_file(config, name, path) for name, path in config.reference.items()]
+
+
+def load_reference(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[str, int]:
+    """Replace the warehouse's reference tables with the configured files; rows per table.
+
+    Every file is read and checked before anything is written, and the tables are replaced
+    in one transaction: a bad file fails naming it and leaves the last good set in place.
     """
-    target = config.state_dir / "reference"
-    staging = config.state_dir / ".reference.new"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for name, path in config.reference.items():
-        if not path.is_file():
-            raise ConfigError(f"{config.path}: reference.{name}: file {path} does not exist")
-        try:
-            header = [h.lower() for h in read_header(path)]
-        except LoadError as exc:
-            raise ConfigError(f"{config.path}: reference.{name}: {exc}") from exc
-        missing = [c for c in REQUIRED_COLUMNS[name] if c not in header]
-        if missing:
-            raise ConfigError(
-                f"{path}: reference data {name} is missing column(s) {', '.join(missing)} "
-                f"(needs: {', '.join(REQUIRED_COLUMNS[name])})"
+    tables = read_reference(config)
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create schema if not exists {SCHEMA}")
+        for table in tables:
+            columns = COLUMNS[table.name]
+            ddl = ", ".join(f"{column} {kind}" for column, kind in columns)
+            con.execute(f"create or replace table {SCHEMA}.{table.name} ({ddl})")
+            if not table.rows:
+                continue
+            unnested = ", ".join(f"unnest(?) as {column}" for column, _ in columns)
+            casts = ", ".join(f"cast({column} as {kind})" for column, kind in columns)
+            values = [list(column) for column in zip(*table.rows, strict=True)]
+            con.execute(
+                f"insert into {SCHEMA}.{table.name} select {casts} from (select {unnested})",
+                values,
             )
-        shutil.copyfile(path, staging / f"{name}.csv")
-    if target.exists():
-        old = config.state_dir / ".reference.old"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-        shutil.rmtree(old)
-    os.replace(staging, target)
-    return target
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {table.name: len(table.rows) for table in tables}
+
+
+def _read_file(config: PipelineConfig, name: str, path: Path) -> ReferenceTable:
+    if not path.is_file():
+        raise ConfigError(f"{config.path}: reference.{name}: file {path} does not exist")
+    try:
+        header = [h.lower() for h in read_header(path)]
+    except LoadError as exc:
+        raise ConfigError(f"{config.path}: reference.{name}: {exc}") from exc
+    needed = REQUIRED_COLUMNS[name]
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise ConfigError(
+            f"{path}: reference data {name} is missing column(s) {', '.join(missing)} "
+            f"(needs: {', '.join(needed)})"
+        )
+    positions = [header.index(column) for column in needed]
+    rows = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue
+            rows.append(
+                tuple(
+                    _value(record[i] if i < len(record) else "", kind, path, reader.line_num, col)
+                    for i, (col, kind) in zip(positions, COLUMNS[name], strict=True)
+                )
+            )
+    return ReferenceTable(name=name, path=path, rows=rows)
+
+
+def _value(text: str, kind: str, path: Path, line: int, column: str) -> str | None:
+    """The cell as text the SQL cast accepts, None when empty; a wrong type names the cell."""
+    if text == "":
+        return None
+    try:
+        if kind == "integer":
+            return str(int(text.strip()))
+        if kind.startswith("decimal"):
+            value = Decimal(text.strip())
+            if not value.is_finite():
+                raise InvalidOperation
+            return str(value)
+        if kind == "date":
+            return date.fromisoformat(text.strip()).isoformat()
+    except (ValueError, InvalidOperation):
+        expected = {"integer": "an integer", "date": "a date (YYYY-MM-DD)"}
+        raise ConfigError(
+            f"{path}, line {line}, column {column}: {text!r} is not "
+            f"{expected.get(kind, 'a number')}"
+        ) from None
+    return text

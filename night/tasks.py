@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from extract.sources import SOURCE_TYPES, all_raw_objects
 from extract.warehouse import connect, ensure_raw_schema
 from night import transform
+from night.build_state import build_fingerprint, forget_build, last_build, record_build
 from night.config import PipelineConfig, load_config
 from night.publish import publish
+from night.reference import load_reference
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +60,61 @@ def extract_source(
     return summary
 
 
-def build_marts(*, as_of: datetime, config: PipelineConfig | None = None) -> dict:
-    """`dbt build` on the warehouse as of the run's time."""
+def build_marts(
+    *, as_of: datetime, config: PipelineConfig | None = None, full_refresh: bool = False
+) -> dict:
+    """The reference data loaded, then `dbt build` on the warehouse as of the run's time.
+
+    Skipped when nothing it reads changed since the last build that passed (same raw
+    batches, reference files, project, as-of time and currency), unless `full_refresh`.
+    """
     config = config or load_config()
+    as_of_text = transform.format_as_of(as_of)
     con = connect(config.warehouse_path)
     try:
         ensure_raw_schema(con, all_raw_objects())
+        fingerprint = build_fingerprint(
+            con, config, as_of=as_of_text, project=transform.project_fingerprint()
+        )
+        if not full_refresh and last_build(con) == fingerprint:
+            log.info("nothing changed since the last build (as of %s): build skipped", as_of_text)
+            return {"as_of": as_of_text, "built": False}
+        reference_rows = load_reference(con, config)
+        forget_build(con)
     finally:
         con.close()
-    transform.build(config, as_of)
-    return {"as_of": transform.format_as_of(as_of)}
+    transform.build(config, as_of, full_refresh=full_refresh)
+    con = connect(config.warehouse_path)
+    try:
+        record_build(con, fingerprint, as_of=as_of_text, built_at=datetime.now(UTC))
+    finally:
+        con.close()
+    return {"as_of": as_of_text, "built": True, "reference_rows": reference_rows}
 
 
-def publish_marts(*, as_of: datetime, run_id: str, config: PipelineConfig | None = None) -> dict:
-    """Swap the freshly built marts in for BI readers."""
+def publish_marts(
+    *,
+    as_of: datetime,
+    run_id: str,
+    config: PipelineConfig | None = None,
+    full_refresh: bool = False,
+) -> dict:
+    """Swap the freshly built marts in for BI readers (skipped if they are there already,
+    unless `full_refresh`)."""
     config = config or load_config()
-    return publish(config, as_of=as_of, run_id=run_id)
+    return publish(config, as_of=as_of, run_id=run_id, force=full_refresh)
 
 
-def run_night(*, as_of: datetime, run_id: str, config: PipelineConfig | None = None) -> dict:
+def run_night(
+    *,
+    as_of: datetime,
+    run_id: str,
+    config: PipelineConfig | None = None,
+    full_refresh: bool = False,
+) -> dict:
     """A whole night without Airflow: every source, dbt build, publish."""
     config = config or load_config()
     loads = [extract_source(s.name, as_of=as_of, config=config) for s in config.sources]
-    build_marts(as_of=as_of, config=config)
-    published = publish_marts(as_of=as_of, run_id=run_id, config=config)
-    return {"loads": loads, "published": published}
+    built = build_marts(as_of=as_of, config=config, full_refresh=full_refresh)
+    published = publish_marts(as_of=as_of, run_id=run_id, config=config, full_refresh=full_refresh)
+    return {"loads": loads, "built": built, "published": published}

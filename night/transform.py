@@ -1,19 +1,41 @@
-"""Run the dbt project for one night: seeds from the config, vars from the run, no clock."""
+"""Run the dbt project for one night, in this process: vars from the run, no clock.
+
+dbt runs in-process (dbt's programmatic `dbtRunner`), not as a subprocess: a killed night
+leaves no dbt behind, and the project is parsed once per process and target, then reused
+by every later command of that process (the tests run dozens of nights; a task process
+runs one). The parsed project depends on the project's files and the target's database
+name only: the run's vars (`as_of`, `reporting_currency`) are rendered when each node is
+compiled, and the reference data is a source (night/reference.py), not a seed path.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from night import DBT_PROJECT_DIR
-from night.commands import CommandError, run, venv_tool
+from night.commands import CommandError
 from night.config import PipelineConfig
-from night.reference import prepare_seed_dir
 
 log = logging.getLogger(__name__)
+
+TAIL_LINES = 80
+# A night builds and tests the data; the unit tests of the SQL logic do not depend on it
+# and run once in the test suite (tests/test_dbt_unit_tests.py).
+NIGHT_BUILD = ("build", "--exclude-resource-type", "unit_test")
+_PROJECT_FOLDERS = ("models", "macros", "tests")
+
+# One dbt invocation at a time per process: dbt's flags and event manager are global.
+_LOCK = threading.Lock()
+_MANIFESTS: dict[tuple[str, ...], Any] = {}
 
 
 class DbtError(CommandError):
@@ -28,50 +50,120 @@ def format_as_of(as_of: datetime) -> str:
 
 
 def dbt_env(config: PipelineConfig, *, target: str = "duckdb") -> dict[str, str]:
-    """Environment for a dbt subprocess: paths from the config, no telemetry."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-            "CRM_DBT_TARGET": target,
-            "CRM_WAREHOUSE_PATH": str(config.warehouse_path),
-            "CRM_SEED_DIR": str(config.state_dir / "reference"),
-            "DBT_TARGET_PATH": str(config.state_dir / f"dbt_target_{target}"),
-            "DBT_LOG_PATH": str(config.state_dir / "dbt_logs"),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DO_NOT_TRACK": "1",
-            "DBT_USE_COLORS": "false",
-            "DBT_PARTIAL_PARSE": "false",
-        }
-    )
-    return env
+    """The environment dbt reads (profiles.yml's env_var() and dbt's own flags)."""
+    return {
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "CRM_DBT_TARGET": target,
+        "CRM_WAREHOUSE_PATH": str(config.warehouse_path),
+        "DBT_TARGET_PATH": str(config.state_dir / f"dbt_target_{target}"),
+        "DBT_LOG_PATH": str(config.state_dir / "dbt_logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+        "DBT_USE_COLORS": "false",
+        "DBT_PARTIAL_PARSE": "false",
+    }
 
 
 def dbt_command(
     config: PipelineConfig,
     as_of: datetime,
-    args: Sequence[str] = ("build",),
+    args: Sequence[str] = NIGHT_BUILD,
     *,
     target: str = "duckdb",
     extra_env: dict[str, str] | None = None,
 ) -> None:
     """Run one dbt command against the config's warehouse; raise DbtError on failure."""
-    prepare_seed_dir(config)
     dbt_vars = {"as_of": format_as_of(as_of), "reporting_currency": config.reporting_currency}
-    cmd = [
-        venv_tool("dbt"),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--vars",
-        json.dumps(dbt_vars),
-    ]
-    env = dbt_env(config, target=target)
-    env.update(extra_env or {})
+    env = {**dbt_env(config, target=target), **(extra_env or {})}
+    common = ["--project-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps(dbt_vars)]
     log.info("running: dbt %s (as_of=%s)", " ".join(args), dbt_vars["as_of"])
-    run(cmd, env, on_line=lambda line: log.info("dbt | %s", line), error=DbtError)
+    with _LOCK, _environment(env):
+        manifest = _manifest(target, env, common)
+        lines, result = _invoke([*args, *common], manifest)
+    if not result.success:
+        detail = lines[-TAIL_LINES:]
+        if result.exception is not None:
+            detail.append(str(result.exception))
+        raise DbtError(f"dbt {args[0]} failed:\n" + "\n".join(detail))
 
 
-def build(config: PipelineConfig, as_of: datetime) -> None:
-    """`dbt build`: seeds, models and every test, in dependency order."""
-    dbt_command(config, as_of, ("build",))
+def build(config: PipelineConfig, as_of: datetime, *, full_refresh: bool = False) -> None:
+    """The night's `dbt build`: models and data tests, in dependency order."""
+    dbt_command(config, as_of, (*NIGHT_BUILD, "--full-refresh") if full_refresh else NIGHT_BUILD)
+
+
+def _manifest(target: str, env: dict[str, str], common: list[str]) -> Any:
+    """The parsed project for this target and database, parsed on first use."""
+    database = env.get("CRM_PG_DBNAME", "") if target != "duckdb" else ""
+    database = database or Path(env["CRM_WAREHOUSE_PATH"]).stem
+    key = (target, database, project_fingerprint())
+    if key not in _MANIFESTS:
+        lines, result = _invoke(["parse", *common], None)
+        if not result.success:
+            detail = [*lines[-TAIL_LINES:], str(result.exception or "")]
+            raise DbtError("dbt parse failed:\n" + "\n".join(detail))
+        _MANIFESTS.clear()
+        _MANIFESTS[key] = result.result
+    return _MANIFESTS[key]
+
+
+def _invoke(args: list[str], manifest: Any) -> tuple[list[str], Any]:
+    """One dbtRunner call; returns the lines dbt showed and its result."""
+    from dbt.cli.main import dbtRunner
+
+    lines: list[str] = []
+
+    def collect(event: Any) -> None:
+        if event.info.level in ("info", "warn", "error") and event.info.msg:
+            lines.append(event.info.msg)
+
+    try:
+        result = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(args)
+    finally:
+        _release_duckdb()
+    return lines, result
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the process after a command.
+
+    dbt-duckdb holds one database instance per process in a class attribute; left open, it
+    keeps the warehouse file attached here, and publish (or the next task's connection)
+    could not open it.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
+
+
+def project_fingerprint() -> str:
+    """Changes whenever a file of the project does (path, size, modification time)."""
+    digest = hashlib.sha256()
+    files = [DBT_PROJECT_DIR / "dbt_project.yml"] + sorted(
+        path
+        for folder in _PROJECT_FOLDERS
+        for path in (DBT_PROJECT_DIR / folder).rglob("*")
+        if path.is_file()
+    )
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a dbt call, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -17,6 +17,12 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The slow files first: xdist (`make test`: one file per worker at a time) then gives
+    the short ones to whichever worker is free, and the workers finish together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def write_golden_config(root: Path, *, landing: Path | None = None, **reference: Path) -> Path:
     """A pipeline config for the golden dataset under `root` (reference files overridable)."""
     refs = {

@@ -101,10 +101,12 @@ class PgCluster:
 
 
 def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
-    """Copy every table of the DuckDB warehouse's raw schema into the same schema on PostgreSQL.
+    """Copy every table of the DuckDB warehouse's raw and reference schemas into the same
+    schemas on PostgreSQL, with the same column types.
 
-    The raw layer is landed by the extract step in DuckDB; this puts the identical rows on
-    the server so the dbt project can be built there from the same raw data.
+    The raw layer is landed by the extract step and the reference data by the build step in
+    DuckDB; this puts the identical rows on the server so the dbt project can be built there
+    from the same data.
     """
     import io
 
@@ -113,34 +115,40 @@ def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
 
     src = duckdb.connect(str(duckdb_path), read_only=True)
     tables = src.execute(
-        "select table_name from information_schema.tables where table_schema = 'raw' "
-        "order by table_name"
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('raw', 'reference') order by all"
     ).fetchall()
     pg = psycopg2.connect(**dsn)
     with pg, pg.cursor() as cur:
-        cur.execute("create schema if not exists raw")
-        for (table,) in tables:
+        for schema, table in tables:
             columns = src.execute(
                 "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'raw' and table_name = ? order by ordinal_position",
-                [table],
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
             ).fetchall()
             ddl = ", ".join(f'"{name}" {_pg_type(kind)}' for name, kind in columns)
-            cur.execute(f'drop table if exists raw."{table}"')
-            cur.execute(f'create table raw."{table}" ({ddl})')
+            cur.execute(f"create schema if not exists {schema}")
+            cur.execute(f'drop table if exists {schema}."{table}"')
+            cur.execute(f'create table {schema}."{table}" ({ddl})')
             buffer = io.StringIO()
-            for row in src.execute(f'select * from raw."{table}"').fetchall():
+            for row in src.execute(f'select * from {schema}."{table}"').fetchall():
                 buffer.write("\t".join(_copy_text(v) for v in row) + "\n")
             buffer.seek(0)
-            cur.copy_expert(f'copy raw."{table}" from stdin', buffer)
+            cur.copy_expert(f'copy {schema}."{table}" from stdin', buffer)
     pg.close()
     src.close()
 
 
 def _pg_type(duckdb_type: str) -> str:
-    return {"VARCHAR": "text", "BIGINT": "bigint", "TIMESTAMP": "timestamp"}.get(
-        duckdb_type, "text"
-    )
+    if duckdb_type.startswith("DECIMAL"):
+        return duckdb_type.replace("DECIMAL", "numeric")
+    return {
+        "VARCHAR": "text",
+        "BIGINT": "bigint",
+        "INTEGER": "integer",
+        "DATE": "date",
+        "TIMESTAMP": "timestamp",
+    }.get(duckdb_type, "text")
 
 
 def _copy_text(value: object) -> str:

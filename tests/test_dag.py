@@ -7,6 +7,8 @@ import pytest
 from conftest import write_golden_config
 from golden_marts import AS_OF, GRAIN, mart_differences
 
+pytestmark = pytest.mark.slow
+
 
 def test_dag_imports_with_one_extract_task_per_source(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_PIPELINE_CONFIG", str(write_golden_config(tmp_path)))

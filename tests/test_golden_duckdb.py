@@ -47,11 +47,12 @@ def test_rerunning_the_same_night_gives_identical_marts(golden_night, golden_as_
 
     config, _ = golden_night
     before = {mart: _mart_rows(config.published_path, mart) for mart in GRAIN}
-    # WHEN the same night runs again
-    again = run_night(as_of=golden_as_of, run_id="golden-rerun", config=config)
+    # WHEN the same night runs again, rebuilt although nothing changed
+    again = run_night(as_of=golden_as_of, run_id="golden-rerun", config=config, full_refresh=True)
     # THEN nothing new is loaded and every mart is identical, row for row
     assert again["loads"][0]["files_unchanged"] == 4
     assert again["loads"][0]["rows_loaded"] == 0
+    assert again["built"]["built"] and not again["published"].get("skipped")
     after = {mart: _mart_rows(config.published_path, mart) for mart in GRAIN}
     assert after == before
 

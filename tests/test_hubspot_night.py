@@ -23,6 +23,8 @@ from api_nights import (
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.fake_servers.hubspot import build_server, encode_cursor
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "hs-test-token-2718281828"
 DEALS = "/crm/v3/objects/deals"
 SEARCH = "/crm/v3/objects/deals/search"

@@ -19,6 +19,8 @@ from api_nights import (
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.fake_servers.pipedrive import build_server
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "pd-test-token-3141592653"
 
 

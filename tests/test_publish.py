@@ -66,7 +66,7 @@ def test_reader_during_publish_sees_a_complete_set(golden_night, golden_as_of):
     # WHEN the marts are published several times meanwhile
     try:
         for night in range(5):
-            publish(config, as_of=golden_as_of, run_id=f"night-{night}")
+            publish(config, as_of=golden_as_of, run_id=f"night-{night}", force=True)
     finally:
         stop.set()
         thread.join()

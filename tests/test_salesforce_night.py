@@ -29,6 +29,8 @@ from devkit.fake_servers.salesforce import (
     to_sf_id,
 )
 
+pytestmark = pytest.mark.slow
+
 TOKEN = "00DTEST!AQsfPlantedAccessToken.2718281828"
 QUERY = f"{BASE_PATH}/query"
 QUERY_ALL = f"{BASE_PATH}/queryAll"

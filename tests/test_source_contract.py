@@ -12,6 +12,8 @@ from source_contract import SOURCE_NAME, contract_sources, count_records
 
 from golden_marts import GRAIN
 
+pytestmark = pytest.mark.slow
+
 AS_OF = "2026-07-01T00:00:00Z"
 CONTRACTS = contract_sources()
 
@@ -97,13 +99,25 @@ def canonical(sample, tmp_path_factory):
     return _marts(config, GRAIN)
 
 
+# Each source's nights, built once per test process: pytest may set a parametrized module
+# fixture up again when the tests of several parameters interleave (as under xdist).
+_NIGHTS: dict[str, tuple] = {}
+
+
 @pytest.fixture(scope="module", params=sorted(CONTRACTS))
 def night(request, sample, tmp_path_factory):
-    """One source type's night on the sample, then the same night run again."""
+    """One source type's night on the sample, then the same night run again, as a rerun
+    would (a file source's unchanged files add no batch, so its marts are not rebuilt)."""
+    if request.param not in _NIGHTS:
+        _NIGHTS[request.param] = _two_nights(request.param, sample, tmp_path_factory)
+    return _NIGHTS[request.param]
+
+
+def _two_nights(source_type, sample, tmp_path_factory):
     from night.tasks import parse_as_of, run_night
 
-    contract = CONTRACTS[request.param]
-    work = tmp_path_factory.mktemp(f"contract-{request.param}")
+    contract = CONTRACTS[source_type]
+    work = tmp_path_factory.mktemp(f"contract-{source_type}")
     mp = pytest.MonkeyPatch()
     with ExitStack() as stack:
         stack.callback(mp.undo)

@@ -80,7 +80,7 @@
         select
             min(stage_order) as first_stage_order,
             max(stage_order) as last_stage_order
-        from {{ ref('funnel_stages') }}
+        from {{ ref('stg_reference__funnel_stages') }}
 
     ),
 
@@ -103,9 +103,9 @@
                     else 0
                 end
             ) as is_closing_stage
-        from {{ ref('stage_mapping') }} as stage_mapping
+        from {{ ref('stg_reference__stage_mapping') }} as stage_mapping
         cross join snapshot_history__funnel_bounds as funnel_bounds
-        left join {{ ref('funnel_stages') }} as funnel_stages
+        left join {{ ref('stg_reference__funnel_stages') }} as funnel_stages
             on lower(trim(stage_mapping.funnel_stage)) = lower(trim(funnel_stages.funnel_stage))
         group by
             trim(stage_mapping.source_system),

@@ -11,11 +11,11 @@
         case
             when lower(trim(stage_mapping.funnel_stage)) = 'lost' then 'lost'
             when cast(funnel_stages.stage_order as integer) = (
-                select max(cast(stage_order as integer)) from {{ ref('funnel_stages') }}
+                select max(cast(stage_order as integer)) from {{ ref('stg_reference__funnel_stages') }}
             ) then 'won'
             else 'open'
         end as status
-    from {{ ref('stage_mapping') }} as stage_mapping
-    left join {{ ref('funnel_stages') }} as funnel_stages
+    from {{ ref('stg_reference__stage_mapping') }} as stage_mapping
+    left join {{ ref('stg_reference__funnel_stages') }} as funnel_stages
         on lower(trim(stage_mapping.funnel_stage)) = lower(trim(funnel_stages.funnel_stage))
 {%- endmacro %}

@@ -1,5 +1,5 @@
 """The sample-data generator writes deterministic, self-consistent canonical CSV files that the
-demo reference seeds (stage mapping, channels, fx) fully cover."""
+demo reference data (config/reference/: stage mapping, channels, fx) fully covers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from devkit import sample_data
 from devkit.sample_data import generate
 
-SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
+DEMO_REFERENCE = Path(__file__).resolve().parents[2] / "config" / "reference"
 N_DEALS = 2_000
 START = date(2024, 1, 1)
 END = date(2026, 6, 30)
@@ -67,7 +67,7 @@ def history_by_deal(data: dict[str, list[dict[str, str]]]) -> dict[str, list[dic
 
 @pytest.fixture(scope="module")
 def stage_mapping() -> dict[tuple[str, str], tuple[str, float]]:
-    rows = read_rows(SEEDS / "stage_mapping.csv")
+    rows = read_rows(DEMO_REFERENCE / "stage_mapping.csv")
     assert {r["source_system"] for r in rows} == {"demo_crm"}
     mapping = {
         (r["pipeline"], r["crm_stage"]): (r["funnel_stage"], float(r["probability"])) for r in rows
@@ -79,7 +79,8 @@ def stage_mapping() -> dict[tuple[str, str], tuple[str, float]]:
 @pytest.fixture(scope="module")
 def funnel_order() -> dict[str, int]:
     return {
-        r["funnel_stage"]: int(r["stage_order"]) for r in read_rows(SEEDS / "funnel_stages.csv")
+        r["funnel_stage"]: int(r["stage_order"])
+        for r in read_rows(DEMO_REFERENCE / "funnel_stages.csv")
     }
 
 
@@ -239,7 +240,7 @@ def test_activities_happen_after_their_deal_was_created(
 
 
 def test_funnel_stages_seed_is_the_metric_contract_funnel() -> None:
-    rows = read_rows(SEEDS / "funnel_stages.csv")
+    rows = read_rows(DEMO_REFERENCE / "funnel_stages.csv")
 
     assert [(int(r["stage_order"]), r["funnel_stage"]) for r in rows] == [
         (1, "prospecting"),
@@ -294,7 +295,7 @@ def test_every_generated_pipeline_stage_is_in_the_stage_mapping(
 def test_spend_channels_and_lead_sources_match_the_channel_mapping(
     data: dict[str, list[dict[str, str]]],
 ) -> None:
-    rows = read_rows(SEEDS / "channel_mapping.csv")
+    rows = read_rows(DEMO_REFERENCE / "channel_mapping.csv")
     mapping = {r["lead_source"].strip().lower(): r["channel"] for r in rows}
     channels = set(mapping.values())
 
@@ -313,7 +314,7 @@ def test_spend_channels_and_lead_sources_match_the_channel_mapping(
 def test_every_currency_has_an_fx_rate_for_its_month(
     data: dict[str, list[dict[str, str]]],
 ) -> None:
-    rates = {(r["month"], r["currency"]) for r in read_rows(SEEDS / "fx_rates.csv")}
+    rates = {(r["month"], r["currency"]) for r in read_rows(DEMO_REFERENCE / "fx_rates.csv")}
 
     needed = {
         ((d["closed_at"] or d["created_at"])[:7] + "-01", d["currency"]) for d in data["deals.csv"]
@@ -325,7 +326,7 @@ def test_every_currency_has_an_fx_rate_for_its_month(
 
 
 def test_fx_seed_has_eur_and_gbp_for_every_month_2020_to_2027() -> None:
-    rows = read_rows(SEEDS / "fx_rates.csv")
+    rows = read_rows(DEMO_REFERENCE / "fx_rates.csv")
     months = [f"{y}-{m:02d}-01" for y in range(2020, 2028) for m in range(1, 13)]
 
     assert sorted((r["month"], r["currency"]) for r in rows) == sorted(

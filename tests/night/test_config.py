@@ -23,7 +23,7 @@ from night.config import (
     load_config,
 )
 
-SEEDS = REPO_ROOT / "dbt_project" / "seeds"
+DEMO_REFERENCE = REPO_ROOT / "config" / "reference"
 
 VALID = {
     "reporting_currency": "EUR",
@@ -78,9 +78,9 @@ def test_valid_config_parses_with_paths_relative_to_the_config_file(tmp_path):
         publish_dir=tmp_path.resolve() / "var" / "published",
         state_dir=tmp_path.resolve() / "var" / "wh" / "state",
         reference={
-            "funnel_stages": SEEDS / "funnel_stages.csv",
-            "stage_mapping": SEEDS / "stage_mapping.csv",
-            "channel_mapping": SEEDS / "channel_mapping.csv",
+            "funnel_stages": DEMO_REFERENCE / "funnel_stages.csv",
+            "stage_mapping": DEMO_REFERENCE / "stage_mapping.csv",
+            "channel_mapping": DEMO_REFERENCE / "channel_mapping.csv",
             "fx_rates": conf / "ref" / "my_fx.csv",
         },
         sources=(
@@ -110,10 +110,10 @@ def test_minimal_config_takes_default_schedule_state_dir_and_reference_files(tmp
     assert config.schedule == "0 2 * * *"
     assert config.state_dir == tmp_path.resolve() / "conf" / "var" / "state"
     assert config.reference == {
-        "funnel_stages": SEEDS / "funnel_stages.csv",
-        "stage_mapping": SEEDS / "stage_mapping.csv",
-        "channel_mapping": SEEDS / "channel_mapping.csv",
-        "fx_rates": SEEDS / "fx_rates.csv",
+        "funnel_stages": DEMO_REFERENCE / "funnel_stages.csv",
+        "stage_mapping": DEMO_REFERENCE / "stage_mapping.csv",
+        "channel_mapping": DEMO_REFERENCE / "channel_mapping.csv",
+        "fx_rates": DEMO_REFERENCE / "fx_rates.csv",
     }
 
 

@@ -1,15 +1,20 @@
-"""Reference data handed to dbt as seeds: the configured files are checked for their columns and
-copied, as one folder, into state_dir/reference."""
+"""Reference data: the configured files are checked (columns, each value's type) and loaded,
+typed, into the warehouse's reference schema in one transaction."""
 
 from __future__ import annotations
 
 import textwrap
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from extract.warehouse import connect
+from night import REPO_ROOT
 from night.config import ConfigError, PipelineConfig, load_config
-from night.reference import prepare_seed_dir
+from night.reference import load_reference
 
 REFERENCE = {
     "funnel_stages": "stage_order,funnel_stage,description\n1,prospecting,found\n2,won,signed\n",
@@ -52,24 +57,46 @@ def make_config(tmp_path: Path, files: dict[str, str]) -> PipelineConfig:
     return load_config(path)
 
 
-def test_prepare_seed_dir_copies_the_configured_files_into_state_reference(tmp_path):
+def load(config: PipelineConfig) -> dict[str, int]:
+    con = connect(config.warehouse_path)
+    try:
+        return load_reference(con, config)
+    finally:
+        con.close()
+
+
+def tables(config: PipelineConfig) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        return {
+            name: con.execute(f"select * from reference.{name} order by all").fetchall()
+            for name in REFERENCE
+        }
+    finally:
+        con.close()
+
+
+def test_load_reference_writes_the_configured_files_typed(tmp_path):
     config = make_config(tmp_path, REFERENCE)
 
-    target = prepare_seed_dir(config)
+    rows = load(config)
 
-    assert target == tmp_path.resolve() / "var" / "state" / "reference"
-    assert sorted(p.name for p in target.iterdir()) == [
-        "channel_mapping.csv",
-        "funnel_stages.csv",
-        "fx_rates.csv",
-        "stage_mapping.csv",
-    ]
-    for name, content in REFERENCE.items():
-        assert (target / f"{name}.csv").read_text(encoding="utf-8") == content
-    assert sorted(p.name for p in config.state_dir.iterdir()) == ["reference"]
+    assert rows == {"funnel_stages": 2, "stage_mapping": 2, "channel_mapping": 1, "fx_rates": 2}
+    assert tables(config) == {
+        "funnel_stages": [(1, "prospecting", "found"), (2, "won", "signed")],
+        "stage_mapping": [
+            ("crm", "direct", "Closed Won", "won", Decimal("1.000000")),
+            ("crm", "direct", "Lead", "prospecting", Decimal("0.100000")),
+        ],
+        "channel_mapping": [("Google Ads", "google_ads")],
+        "fx_rates": [
+            (date(2026, 1, 1), "EUR", Decimal("1.0000000000")),
+            (date(2026, 1, 1), "USD", Decimal("0.9200000000")),
+        ],
+    }
 
 
-def test_default_reference_files_are_the_repo_seeds(tmp_path):
+def test_default_reference_files_are_the_demo_reference_folder(tmp_path):
     path = tmp_path / "pipeline.yml"
     path.write_text(
         "reporting_currency: EUR\n"
@@ -79,32 +106,58 @@ def test_default_reference_files_are_the_repo_seeds(tmp_path):
     )
     config = load_config(path)
 
-    target = prepare_seed_dir(config)
+    assert config.reference == {
+        name: REPO_ROOT / "config" / "reference" / f"{name}.csv" for name in REFERENCE
+    }
+    assert load(config)["funnel_stages"] == 8
 
-    assert target == tmp_path.resolve() / "state" / "reference"
-    for name, source in config.reference.items():
-        assert (target / f"{name}.csv").read_bytes() == source.read_bytes()
 
-
-def test_second_prepare_replaces_the_folder_whole(tmp_path):
-    # GIVEN a prepared seed folder that has since gained a stray file
+def test_second_load_replaces_the_tables_whole(tmp_path):
+    # GIVEN loaded reference data
     config = make_config(tmp_path, REFERENCE)
-    target = prepare_seed_dir(config)
-    (target / "stale.csv").write_text("a\n1\n", encoding="utf-8")
+    load(config)
 
-    # WHEN the fx rates change and the folder is prepared again
-    fx = REFERENCE["fx_rates"] + "2026-02-01,USD,0.93\n"
-    make_config(tmp_path, {"fx_rates": fx})
-    prepare_seed_dir(config)
+    # WHEN the fx rates change and the data is loaded again
+    make_config(tmp_path, {"fx_rates": REFERENCE["fx_rates"] + "2026-02-01,USD,0.93\n"})
+    load(config)
 
-    # THEN it holds exactly the four current files
-    assert sorted(p.name for p in target.iterdir()) == [
-        "channel_mapping.csv",
-        "funnel_stages.csv",
-        "fx_rates.csv",
-        "stage_mapping.csv",
+    # THEN the table holds exactly the current file's rows
+    assert tables(config)["fx_rates"] == [
+        (date(2026, 1, 1), "EUR", Decimal("1.0000000000")),
+        (date(2026, 1, 1), "USD", Decimal("0.9200000000")),
+        (date(2026, 2, 1), "USD", Decimal("0.9300000000")),
     ]
-    assert (target / "fx_rates.csv").read_text(encoding="utf-8") == fx
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "fx_rates",
+            "month,currency,rate_to_reporting\n2026-01-01,USD,0.92\n2026-13-01,USD,0.9\n",
+            "line 3, column month: '2026-13-01' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            "stage_mapping",
+            "source_system,pipeline,crm_stage,funnel_stage,probability\ncrm,d,Lead,x,ten\n",
+            "line 2, column probability: 'ten' is not a number",
+        ),
+        (
+            "funnel_stages",
+            'stage_order,funnel_stage,description\n1,a,b\n"2\n",c,"multi\nline"\n3.5,d,e\n',
+            "line 6, column stage_order: '3.5' is not an integer",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_type_fails_naming_file_line_and_column(
+    tmp_path, name, content, message
+):
+    config = make_config(tmp_path, {**REFERENCE, name: content})
+
+    with pytest.raises(ConfigError) as excinfo:
+        load(config)
+
+    assert str(excinfo.value) == f"{config.reference[name]}, {message}"
 
 
 def test_reference_file_missing_a_column_fails_naming_file_and_column(tmp_path):
@@ -113,7 +166,7 @@ def test_reference_file_missing_a_column_fails_naming_file_and_column(tmp_path):
     )
 
     with pytest.raises(ConfigError) as excinfo:
-        prepare_seed_dir(config)
+        load(config)
 
     assert str(excinfo.value) == (
         f"{config.reference['fx_rates']}: reference data fx_rates is missing column(s) "
@@ -127,7 +180,7 @@ def test_reference_file_missing_several_columns_names_them_all(tmp_path):
     )
 
     with pytest.raises(ConfigError) as excinfo:
-        prepare_seed_dir(config)
+        load(config)
 
     assert str(excinfo.value) == (
         f"{tmp_path.resolve() / 'my_funnel' / 'my_stage_mapping.csv'}: reference data "
@@ -140,7 +193,7 @@ def test_missing_reference_file_fails_naming_the_key(tmp_path):
     config = make_config(tmp_path, {k: v for k, v in REFERENCE.items() if k != "channel_mapping"})
 
     with pytest.raises(ConfigError) as excinfo:
-        prepare_seed_dir(config)
+        load(config)
 
     missing = tmp_path.resolve() / "my_funnel" / "my_channel_mapping.csv"
     assert str(excinfo.value) == (
@@ -148,16 +201,17 @@ def test_missing_reference_file_fails_naming_the_key(tmp_path):
     )
 
 
-def test_failed_prepare_keeps_the_previous_reference_folder(tmp_path):
-    # GIVEN a prepared seed folder
+def test_failed_load_keeps_the_previous_reference_tables(tmp_path):
+    # GIVEN loaded reference data
     config = make_config(tmp_path, REFERENCE)
-    target = prepare_seed_dir(config)
+    load(config)
+    before = tables(config)
 
-    # WHEN a later version of the channel mapping lost its channel column
+    # WHEN a later fx file is fine but the channel mapping lost its channel column
+    make_config(tmp_path, {"fx_rates": "month,currency,rate_to_reporting\n"})
     make_config(tmp_path, {"channel_mapping": "lead_source\nGoogle Ads\n"})
     with pytest.raises(ConfigError, match="missing column"):
-        prepare_seed_dir(config)
+        load(config)
 
-    # THEN dbt still finds the last good set
-    for name, content in REFERENCE.items():
-        assert (target / f"{name}.csv").read_text(encoding="utf-8") == content
+    # THEN dbt still finds the last good set, the fx rates included
+    assert tables(config) == before

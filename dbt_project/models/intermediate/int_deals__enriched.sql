@@ -11,13 +11,13 @@ deals as (
 
 fx_rates as (
 
-    select * from {{ ref('fx_rates') }}
+    select * from {{ ref('stg_reference__fx_rates') }}
 
 ),
 
 channel_mapping as (
 
-    select * from {{ ref('channel_mapping') }}
+    select * from {{ ref('stg_reference__channel_mapping') }}
 
 ),
 

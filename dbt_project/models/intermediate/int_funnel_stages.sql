@@ -2,7 +2,7 @@ with
 
 funnel_stages as (
 
-    select * from {{ ref('funnel_stages') }}
+    select * from {{ ref('stg_reference__funnel_stages') }}
 
 ),
 

@@ -8,7 +8,7 @@ spend as (
 
 fx_rates as (
 
-    select * from {{ ref('fx_rates') }}
+    select * from {{ ref('stg_reference__fx_rates') }}
 
 ),
 

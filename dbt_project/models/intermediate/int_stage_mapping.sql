@@ -2,7 +2,7 @@ with
 
 stage_mapping as (
 
-    select * from {{ ref('stage_mapping') }}
+    select * from {{ ref('stg_reference__stage_mapping') }}
 
 ),
 

@@ -16,7 +16,7 @@ spend as (
 
 channel_mapping as (
 
-    select * from {{ ref('channel_mapping') }}
+    select * from {{ ref('stg_reference__channel_mapping') }}
 
 ),
 

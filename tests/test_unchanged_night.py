@@ -1,0 +1,50 @@
+"""A night whose inputs did not change since the last build does no needless work: no dbt
+build, no publish; any change of what the build reads (raw batches, a reference file, the
+as-of time) or `full_refresh` builds and publishes again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from conftest import copy_golden_landing, write_golden_config
+from golden_marts import GOLDEN_DIR
+
+pytestmark = pytest.mark.slow
+
+
+def test_only_a_changed_input_or_full_refresh_rebuilds_and_republishes(tmp_path, golden_as_of):
+    from night.config import load_config
+    from night.tasks import run_night
+
+    landing = copy_golden_landing(tmp_path / "landing")
+    channels = tmp_path / "channel_mapping.csv"
+    channels.write_bytes((GOLDEN_DIR / "reference" / "channel_mapping.csv").read_bytes())
+    config = load_config(
+        write_golden_config(tmp_path / "night", landing=landing, channel_mapping=channels)
+    )
+
+    def night(as_of=golden_as_of, **kwargs) -> tuple[bool, bool]:
+        result = run_night(as_of=as_of, run_id="n", config=config, **kwargs)
+        return result["built"]["built"], not result["published"].get("skipped", False)
+
+    # GIVEN a first night, built and published
+    assert night() == (True, True)
+    published = config.published_path.read_bytes()
+    # WHEN the same night runs again on the same files THEN nothing is built or published
+    assert night() == (False, False)
+    assert config.published_path.read_bytes() == published
+    # WHEN a reference file changes THEN it builds and publishes
+    with channels.open("a") as fh:
+        fh.write("Podcast,audio\n")
+    assert night() == (True, True)
+    assert night() == (False, False)
+    # WHEN a new file lands THEN it builds and publishes
+    with (landing / "activities.csv").open("a") as fh:
+        fh.write("A999,D1,call,2026-02-02T00:00:00Z,u1\n")
+    assert night() == (True, True)
+    # WHEN the as-of time moves THEN it builds and publishes
+    assert night(as_of=golden_as_of + timedelta(days=1)) == (True, True)
+    # WHEN nothing changed but the run asks for a full refresh THEN it builds and publishes
+    assert night(as_of=golden_as_of + timedelta(days=1), full_refresh=True) == (True, True)
