@@ -23,14 +23,14 @@ import random
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 # --------------------------------------------------------------------------------------------
 # Reference constants (the seeds in dbt_project/seeds/ must cover all of them)
@@ -393,197 +393,340 @@ def _block_rng(seed: int, block_no: int) -> random.Random:
     return random.Random(f"sample-data:{seed}:deals:{block_no}")
 
 
+@dataclass(frozen=True, slots=True)
+class _PipeTables:
+    """One pipeline as tuples indexed by CRM stage, so the per-deal steps index, never look up."""
+
+    name: str
+    names: tuple[str, ...]
+    orders: tuple[int, ...]
+    means: tuple[float, ...]
+    p_lost: tuple[float, ...]
+    p_stall: tuple[float, ...]
+    won_stage: str
+    lost_stage: str
+    amount_median: float
+    products: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Generator, lookup tables and time bounds shared by every deal of one block."""
+
+    rnd: Callable[[], float]
+    gauss: Callable[..., float]
+    n_days: int
+    n_companies: int
+    wd0: int
+    end_ts: int
+    rename_ts: int
+    day_t: list[str]
+    tods: list[str]
+    pipe_cum: list[float]
+    new_business: _PipeTables
+    expansion: _PipeTables
+    partner: _PipeTables
+    ls_names: tuple[str, ...]
+    ls_cum: list[float]
+    owners_by_cur: dict[str, list[tuple[str, str, str]]]
+    region_cum: list[float]
+    all_owner_ids: list[str]
+
+
+class _Customer(NamedTuple):
+    """Who a deal is with and who owns it."""
+
+    company_id: str
+    currency: str
+    owner: tuple[str, str, str]
+    deal_name: str
+
+
+class _Walk(NamedTuple):
+    """Where a deal's stage walk ended."""
+
+    changes: list[tuple[int, int]]  # (stage index, seconds): the history rows before the close
+    status: str
+    end_t: int  # the close time; meaningless while the deal is open
+    max_order: int
+
+
+class _Close(NamedTuple):
+    """A deal's final stage and the timestamps that bound its activities."""
+
+    stage: str
+    closed: int  # -1 keeps "open" cheap to test in the activity step
+    closed_s: str
+    updated: int
+    act_hi: int
+
+
+def _block_setup(seed: int, block_no: int, start: date, n_days: int, n_companies: int) -> _Block:
+    """Block generator and lookup tables, built once per block so the per-deal steps only index."""
+    rng = _block_rng(seed, block_no)
+    clock = _clock(start, n_days)
+    pipes = [
+        _PipeTables(
+            name=p.name,
+            names=tuple(s.name for s in p.stages),
+            orders=tuple(FUNNEL_ORDER[s.funnel_stage] for s in p.stages),
+            means=tuple(s.mean_days * _DAY for s in p.stages),
+            p_lost=tuple(s.p_lost for s in p.stages),
+            p_stall=tuple(s.p_lost + _P_STALL for s in p.stages),
+            won_stage=p.won_stage,
+            lost_stage=p.lost_stage,
+            amount_median=p.amount_median,
+            products=p.products,
+        )
+        for p in PIPELINES
+    ]
+    new_business, expansion, partner = pipes
+    return _Block(
+        rnd=rng.random,
+        gauss=rng.gauss,
+        n_days=n_days,
+        n_companies=n_companies,
+        wd0=start.weekday(),
+        end_ts=n_days * _DAY - 1,
+        rename_ts=(n_days // 2) * _DAY,
+        day_t=clock.day_t,
+        tods=clock.tods,
+        pipe_cum=_cumulative([p.weight for p in PIPELINES]),
+        new_business=new_business,
+        expansion=expansion,
+        partner=partner,
+        ls_names=tuple(name for name, _ in _GENERAL_LEAD_SOURCES),
+        ls_cum=_cumulative([w for _, w in _GENERAL_LEAD_SOURCES]),
+        owners_by_cur={c: [o for o in OWNERS if o[2] == c] for c in CURRENCIES},
+        region_cum=_cumulative([62, 23, 15]),
+        all_owner_ids=[o[0] for o in OWNERS],
+    )
+
+
+def _draw_pipeline(b: _Block) -> _PipeTables:
+    """Pipeline of the next deal, by the configured pipeline weights."""
+    r = b.rnd()
+    cum = b.pipe_cum
+    return b.new_business if r < cum[0] else b.expansion if r < cum[1] else b.partner
+
+
+def _draw_created(b: _Block) -> int:
+    """Creation time (seconds): volume doubles over the period and avoids weekends and nights."""
+    rnd = b.rnd
+    day = int((math.sqrt(1.0 + 3.0 * rnd()) - 1.0) * b.n_days)
+    wd = (day + b.wd0) % 7
+    if wd >= 5 and rnd() < 0.85:
+        day = day - (wd - 4) if day >= wd - 4 else day + (7 - wd)
+    created = day * _DAY + 28_800 + int(rnd() * 36_000)
+    if created > b.end_ts:
+        created = b.end_ts - int(rnd() * 36_000)
+    return created
+
+
+def _draw_customer(b: _Block, pipe: _PipeTables, deal_no: int) -> _Customer:
+    """Company, region and owner; expansions reuse big accounts, some deals have no company."""
+    rnd = b.rnd
+    if pipe is b.expansion:
+        company_no = int(b.n_companies * 0.3 * rnd() ** 1.2)
+    elif rnd() < _P_NO_COMPANY:
+        company_no = -1
+    else:
+        company_no = int(b.n_companies * rnd() ** 1.3)
+    if company_no < 0:
+        currency = _pick(b.region_cum, CURRENCIES, rnd())
+        regional = b.owners_by_cur[currency]
+        owner = regional[int(rnd() * len(regional))]
+        return _Customer("", currency, owner, f"Inbound enquiry #{deal_no}")
+    currency = _company_currency(company_no)
+    regional = b.owners_by_cur[currency]
+    if rnd() < 0.8:  # most deals go to the account owner, so accounts look owned
+        owner = regional[company_no % len(regional)]
+    else:
+        owner = regional[int(rnd() * len(regional))]
+    product = pipe.products[int(rnd() * len(pipe.products))]
+    deal_name = f"{_company_name(company_no)} - {product}"
+    return _Customer(f"C{100_000 + company_no}", currency, owner, deal_name)
+
+
+def _draw_lead_source(b: _Block, pipe: _PipeTables) -> str:
+    """Lead source; expansions are often untagged and partner deals mostly say "Partner"."""
+    rnd = b.rnd
+    if pipe is b.expansion and rnd() < 0.6:
+        return ""
+    if pipe is b.partner and rnd() < 0.7:
+        return "Partner"
+    return _pick(b.ls_cum, b.ls_names, rnd())
+
+
+def _walk_stages(b: _Block, pipe: _PipeTables, created: int) -> _Walk:
+    """Stage walk with skips, regressions, stalls and losses, until closed or the period ends."""
+    rnd = b.rnd
+    log = math.log
+    orders, means, p_lost, p_stall = pipe.orders, pipe.means, pipe.p_lost, pipe.p_stall
+    n_st = len(pipe.names)
+    end_ts = b.end_ts
+    idx = 1 if rnd() < _P_START_LATER else 0
+    t = created
+    changes = [(idx, t)]
+    regressions = 0
+    status = "open"
+    max_order = orders[idx]
+    while True:
+        t += int(-log(1.0 - rnd()) * means[idx]) + 300
+        if t > end_ts:
+            break
+        r = rnd()
+        if r < p_stall[idx]:
+            if r < p_lost[idx]:
+                status = "lost"
+            break
+        r = rnd()
+        if r < _P_REGRESS and idx > 0 and regressions < 2:
+            idx -= 1
+            regressions += 1
+        elif r < _P_REGRESS + _P_SKIP:
+            idx += 2
+        else:
+            idx += 1
+        if idx >= n_st:
+            status = "won"
+            break
+        changes.append((idx, t))
+        if orders[idx] > max_order:
+            max_order = orders[idx]
+    return _Walk(changes, status, t, max_order)
+
+
+def _draw_close(b: _Block, pipe: _PipeTables, walk: _Walk) -> _Close:
+    """Final stage and last update; open deals keep getting activities for 30 days after a move."""
+    rnd = b.rnd
+    if walk.status == "open":
+        last_idx, last_change = walk.changes[-1]
+        updated = last_change + int(rnd() * rnd() * 20 * _DAY)
+        act_hi = min(b.end_ts, last_change + 30 * _DAY)
+        return _Close(pipe.names[last_idx], -1, "", min(updated, b.end_ts), act_hi)
+    t = walk.end_t
+    stage = pipe.won_stage if walk.status == "won" else pipe.lost_stage
+    closed_s = b.day_t[t // _DAY] + b.tods[t % _DAY]
+    updated = t if rnd() < 0.7 else t + int(rnd() * 5 * _DAY)
+    return _Close(stage, t, closed_s, min(updated, b.end_ts), t)
+
+
+def _history_rows(
+    b: _Block, deal_id: str, pipe: _PipeTables, walk: _Walk, close: _Close
+) -> list[tuple[str, str, str]]:
+    """Stage history rows: every open stage entered, then the won / lost stage if closed."""
+    day_t, tods, names = b.day_t, b.tods, pipe.names
+    rows = [(deal_id, names[i], day_t[ct // _DAY] + tods[ct % _DAY]) for i, ct in walk.changes]
+    if close.closed >= 0:
+        rows.append((deal_id, close.stage, close.closed_s))
+    return rows
+
+
+def _draw_amount(b: _Block, pipe: _PipeTables, walk: _Walk) -> str:
+    """Amount: log-normal around the pipeline median, often round, often unset on early deals."""
+    rnd = b.rnd
+    if walk.status != "won" and walk.max_order <= 3 and rnd() < 0.25:
+        return ""
+    value = pipe.amount_median * math.exp(0.75 * b.gauss())
+    if rnd() < 0.7:
+        return f"{round(value, -2) or 100.0:.2f}"
+    return f"{value:.2f}"
+
+
+def _deal_row(
+    b: _Block,
+    deal_id: str,
+    pipe: _PipeTables,
+    customer: _Customer,
+    lead_source: str,
+    created: int,
+    walk: _Walk,
+    close: _Close,
+    amount: str,
+) -> tuple[str, ...]:
+    """The deals.csv row; the renamed owner's new name shows on deals updated after the rename."""
+    owner_id, owner_name, _ = customer.owner
+    if owner_id == _RENAMED_OWNER[0] and close.updated >= b.rename_ts:
+        owner_name = _RENAMED_OWNER[1]
+    day_t, tods, updated = b.day_t, b.tods, close.updated
+    return (
+        deal_id,
+        customer.deal_name,
+        pipe.name,
+        close.stage,
+        walk.status,
+        amount,
+        customer.currency,
+        owner_id,
+        owner_name,
+        customer.company_id,
+        lead_source,
+        day_t[created // _DAY] + tods[created % _DAY],
+        close.closed_s,
+        day_t[updated // _DAY] + tods[updated % _DAY],
+    )
+
+
+def _draw_activity_times(b: _Block, created: int, walk: _Walk, close: _Close) -> list[int]:
+    """Activity times: more for deals that went further, some follow-ups after the close."""
+    rnd = b.rnd
+    n_acts = len(walk.changes) + int(rnd() * 4.0) - 1
+    span = close.act_hi - created
+    times = sorted(created + int(rnd() * span) for _ in range(n_acts)) if n_acts > 0 else []
+    closed = close.closed
+    if closed >= 0 and rnd() < _P_AFTER_CLOSE:
+        for _ in range(1 + int(rnd() * 2.0)):
+            ta = closed + 3_600 + int(rnd() * 20 * _DAY)
+            if ta <= b.end_ts:
+                times.append(ta)
+    return times
+
+
+def _draw_activity_rows(
+    b: _Block, deal_no: int, deal_id: str, owner_id: str, times: list[int]
+) -> list[tuple[str, str, str, str, str]]:
+    """activities.csv rows: mostly emails, some logged by another rep (an SDR or SE)."""
+    rnd = b.rnd
+    day_t, tods = b.day_t, b.tods
+    all_owner_ids = b.all_owner_ids
+    n_owner_ids = len(all_owner_ids)
+    act_base = deal_no * 100  # ids stay unique and stable whatever the block size
+    rows = []
+    for k, ta in enumerate(times):
+        r = rnd()
+        kind = "email" if r < 0.5 else "call" if r < 0.8 else "meeting"
+        by = owner_id
+        if rnd() < _P_OTHER_OWNER_ACTIVITY:
+            by = all_owner_ids[int(rnd() * n_owner_ids)]
+        at = day_t[ta // _DAY] + tods[ta % _DAY]
+        rows.append((f"A{act_base + k:09d}", deal_id, kind, at, by))
+    return rows
+
+
 def _generate_block(
     seed: int, block_no: int, first_deal: int, n: int, start: date, n_days: int, n_companies: int
 ) -> tuple[bytes, bytes, bytes, int, int]:
     """CSV bytes (no header) of deals, stage history and activities for one block of deals."""
-    rng = _block_rng(seed, block_no)
-    rnd = rng.random
-    gauss = rng.gauss
-    log = math.log
-    clock = _clock(start, n_days)
-    day_t, tods = clock.day_t, clock.tods
-    end_ts = n_days * _DAY - 1
-    rename_ts = (n_days // 2) * _DAY
-    wd0 = start.weekday()
-
-    pipe_cum = _cumulative([p.weight for p in PIPELINES])
-    pipes = []
-    for p in PIPELINES:
-        names = tuple(s.name for s in p.stages)
-        orders = tuple(FUNNEL_ORDER[s.funnel_stage] for s in p.stages)
-        means = tuple(s.mean_days * _DAY for s in p.stages)
-        p_lost = tuple(s.p_lost for s in p.stages)
-        p_stall = tuple(s.p_lost + _P_STALL for s in p.stages)
-        pipes.append(
-            (p.name, names, orders, means, p_lost, p_stall, len(names), p.won_stage)
-            + (p.lost_stage, p.amount_median, p.products)
-        )
-    nb_pipe, exp_pipe, partner_pipe = pipes
-    ls_names = tuple(name for name, _ in _GENERAL_LEAD_SOURCES)
-    ls_cum = _cumulative([w for _, w in _GENERAL_LEAD_SOURCES])
-    owners_by_cur = {c: [o for o in OWNERS if o[2] == c] for c in CURRENCIES}
-    region_cum = _cumulative([62, 23, 15])
-    all_owner_ids = [o[0] for o in OWNERS]
-    n_owner_ids = len(all_owner_ids)
-
+    b = _block_setup(seed, block_no, start, n_days, n_companies)
     deals: list[tuple] = []
     hist: list[tuple] = []
     acts: list[tuple] = []
-    hist_append = hist.append
-    acts_append = acts.append
-
+    # All steps share one generator: their order is part of the output, like the seed.
     for deal_no in range(first_deal + 1, first_deal + n + 1):
         deal_id = f"D{deal_no:07d}"
-        r = rnd()
-        pipe = nb_pipe if r < pipe_cum[0] else exp_pipe if r < pipe_cum[1] else partner_pipe
-        (pname, names, orders, means, p_lost, p_stall, n_st, won_stage) = pipe[:8]
-        lost_stage, amount_median, products = pipe[8:]
-
-        # created_at: density grows linearly (x2 over the period), few deals at weekends
-        day = int((math.sqrt(1.0 + 3.0 * rnd()) - 1.0) * n_days)
-        wd = (day + wd0) % 7
-        if wd >= 5 and rnd() < 0.85:
-            day = day - (wd - 4) if day >= wd - 4 else day + (7 - wd)
-        created = day * _DAY + 28_800 + int(rnd() * 36_000)
-        if created > end_ts:
-            created = end_ts - int(rnd() * 36_000)
-
-        # customer, region, owner, lead source
-        if pipe is exp_pipe:
-            company_no = int(n_companies * 0.3 * rnd() ** 1.2)
-        elif rnd() < _P_NO_COMPANY:
-            company_no = -1
-        else:
-            company_no = int(n_companies * rnd() ** 1.3)
-        if company_no >= 0:
-            company_id = f"C{100_000 + company_no}"
-            currency = _company_currency(company_no)
-            regional = owners_by_cur[currency]
-            if rnd() < 0.8:  # account owner
-                owner = regional[company_no % len(regional)]
-            else:
-                owner = regional[int(rnd() * len(regional))]
-            product = products[int(rnd() * len(products))]
-            deal_name = f"{_company_name(company_no)} - {product}"
-        else:
-            company_id = ""
-            currency = _pick(region_cum, CURRENCIES, rnd())
-            regional = owners_by_cur[currency]
-            owner = regional[int(rnd() * len(regional))]
-            deal_name = f"Inbound enquiry #{deal_no}"
-        owner_id = owner[0]
-
-        if pipe is exp_pipe and rnd() < 0.6:
-            lead_source = ""
-        elif pipe is partner_pipe and rnd() < 0.7:
-            lead_source = "Partner"
-        else:
-            lead_source = _pick(ls_cum, ls_names, rnd())
-
-        # stage walk
-        idx = 1 if rnd() < _P_START_LATER else 0
-        t = created
-        changes = [(idx, t)]
-        regressions = 0
-        status = "open"
-        max_order = orders[idx]
-        while True:
-            t += int(-log(1.0 - rnd()) * means[idx]) + 300
-            if t > end_ts:
-                break
-            r = rnd()
-            if r < p_stall[idx]:
-                if r < p_lost[idx]:
-                    status = "lost"
-                break
-            r = rnd()
-            if r < _P_REGRESS and idx > 0 and regressions < 2:
-                idx -= 1
-                regressions += 1
-            elif r < _P_REGRESS + _P_SKIP:
-                idx += 2
-            else:
-                idx += 1
-            if idx >= n_st:
-                status = "won"
-                break
-            changes.append((idx, t))
-            if orders[idx] > max_order:
-                max_order = orders[idx]
-
-        for i, ct in changes:
-            hist_append((deal_id, names[i], day_t[ct // _DAY] + tods[ct % _DAY]))
-        last_change = changes[-1][1]
-        if status == "open":
-            closed = -1
-            stage = names[changes[-1][0]]
-            closed_s = ""
-            upd = last_change + int(rnd() * rnd() * 20 * _DAY)
-            act_hi = min(end_ts, last_change + 30 * _DAY)
-        else:
-            closed = t
-            stage = won_stage if status == "won" else lost_stage
-            closed_s = day_t[t // _DAY] + tods[t % _DAY]
-            hist_append((deal_id, stage, closed_s))
-            upd = t if rnd() < 0.7 else t + int(rnd() * 5 * _DAY)
-            act_hi = t
-            last_change = t
-        if upd > end_ts:
-            upd = end_ts
-
-        # amount: log-normal around the pipeline median, often a round number
-        if status != "won" and max_order <= 3 and rnd() < 0.25:
-            amount = ""
-        else:
-            value = amount_median * math.exp(0.75 * gauss())
-            if rnd() < 0.7:
-                amount = f"{round(value, -2) or 100.0:.2f}"
-            else:
-                amount = f"{value:.2f}"
-
-        owner_name = owner[1]
-        if owner_id == _RENAMED_OWNER[0] and upd >= rename_ts:
-            owner_name = _RENAMED_OWNER[1]
-        deals.append(
-            (
-                deal_id,
-                deal_name,
-                pname,
-                stage,
-                status,
-                amount,
-                currency,
-                owner_id,
-                owner_name,
-                company_id,
-                lead_source,
-                day_t[created // _DAY] + tods[created % _DAY],
-                closed_s,
-                day_t[upd // _DAY] + tods[upd % _DAY],
-            )
-        )
-
-        # activities: more for deals that went further, some after the close
-        n_acts = len(changes) + int(rnd() * 4.0) - 1
-        span = act_hi - created
-        times = sorted(created + int(rnd() * span) for _ in range(n_acts)) if n_acts > 0 else []
-        if closed >= 0 and rnd() < _P_AFTER_CLOSE:
-            for _ in range(1 + int(rnd() * 2.0)):
-                ta = closed + 3_600 + int(rnd() * 20 * _DAY)
-                if ta <= end_ts:
-                    times.append(ta)
-        act_base = deal_no * 100
-        for k, ta in enumerate(times):
-            r = rnd()
-            kind = "email" if r < 0.5 else "call" if r < 0.8 else "meeting"
-            by = owner_id
-            if rnd() < _P_OTHER_OWNER_ACTIVITY:
-                by = all_owner_ids[int(rnd() * n_owner_ids)]
-            acts_append(
-                (f"A{act_base + k:09d}", deal_id, kind, day_t[ta // _DAY] + tods[ta % _DAY], by)
-            )
-
+        pipe = _draw_pipeline(b)
+        created = _draw_created(b)
+        customer = _draw_customer(b, pipe, deal_no)
+        lead_source = _draw_lead_source(b, pipe)
+        walk = _walk_stages(b, pipe, created)
+        close = _draw_close(b, pipe, walk)
+        hist.extend(_history_rows(b, deal_id, pipe, walk, close))
+        amount = _draw_amount(b, pipe, walk)
+        row = _deal_row(b, deal_id, pipe, customer, lead_source, created, walk, close, amount)
+        deals.append(row)
+        times = _draw_activity_times(b, created, walk, close)
+        acts.extend(_draw_activity_rows(b, deal_no, deal_id, customer.owner[0], times))
     return (
         _csv_bytes(deals),
         _csv_bytes(hist),
