@@ -64,7 +64,7 @@ lock: $(STAMP)
 
 benchmark: $(STAMP)
 	$(VENV)/bin/python benchmarks/generate.py
-	$(VENV)/bin/python benchmarks/night.py
+	$(VENV)/bin/python benchmarks/full_night.py
 
 clean:
 	rm -rf var dbt_project/target dbt_project/logs

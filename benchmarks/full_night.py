@@ -1,6 +1,6 @@
 """Benchmark: one whole night (extract, dbt build, publish) on N generated deals.
 
-    .venv/bin/python benchmarks/night.py [--deals 1000000] [--workdir /tmp/crm-bench]
+    .venv/bin/python benchmarks/full_night.py [--deals 1000000] [--workdir /tmp/crm-bench]
 
 Prints the wall time of each phase and the row counts; rerun it to compare. Airflow is
 not in the loop here (it adds a constant few seconds of scheduling per task); the tasks

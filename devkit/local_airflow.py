@@ -10,6 +10,7 @@ import json
 import logging
 import os
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
 from night import REPO_ROOT
@@ -59,10 +60,21 @@ def _airflow(args: list[str], env: dict[str, str], log_file: Path | None = None)
         )
 
 
-def ensure_metadata_db(env: dict[str, str], log_file: Path | None = None) -> None:
-    """Create or upgrade Airflow's SQLite metadata database (idempotent)."""
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+def ensure_metadata_db(env: dict[str, str], log_file: Path | None = None) -> bool:
+    """Create or upgrade Airflow's SQLite metadata database; returns whether it migrated.
+
+    A database migrated by this Airflow version is current (migrations come only with a
+    new version): then nothing runs, so a second `make run` skips the migration.
+    """
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    stamp = home / ".migrated-by"
+    current = f"apache-airflow {version('apache-airflow')}"
+    if (home / "airflow.db").exists() and stamp.exists() and stamp.read_text() == current:
+        return False
     _airflow(["db", "migrate"], env, log_file)
+    stamp.write_text(current)
+    return True
 
 
 def run_night(

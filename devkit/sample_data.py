@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 # --------------------------------------------------------------------------------------------
-# Reference constants (the seeds in dbt_project/seeds/ must cover all of them)
+# Reference constants (the demo reference data in config/reference/ must cover them all)
 # --------------------------------------------------------------------------------------------
 
 SOURCE_SYSTEM = "demo_crm"

@@ -1,10 +1,11 @@
 """What the marts in the warehouse were built from, so a night whose inputs did not change
 since the last successful build skips the build (and publish skips an identical copy).
 
-The inputs of a build: the raw layer (every load adds a batch; a reload of an unchanged
-file or API window adds none), the reference files' bytes, the dbt project's files, the
-as-of time, the reporting currency and the target. Recorded in `meta.last_build` only after
-a build passed; forgotten before a build starts, so a failed build is never taken as done.
+The inputs of a build: the raw layer (each raw table's rows and batches, and the batch
+log: a reload of an unchanged file adds no batch), the reference files' bytes, the dbt
+project's files, the as-of time, the reporting currency and the target. Recorded in
+`meta.last_build` only after a build passed; forgotten before a build starts, so a failed
+build is never taken as done.
 """
 
 from __future__ import annotations
@@ -30,17 +31,33 @@ def build_fingerprint(
     target: str = "duckdb",
 ) -> str:
     """A digest of everything a build reads; equal digests give equal marts."""
-    raw = con.execute(
-        """select count(*), coalesce(max(batch_id), 0), count(superseded_by),
-                  coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0)
-           from raw._batches"""
-    ).fetchall()[0]
+    raw = {
+        "_batches": list(
+            con.execute(
+                """select count(*), coalesce(max(batch_id), 0), count(superseded_by),
+                          coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0)
+                   from raw._batches"""
+            ).fetchall()[0]
+        )
+    }
+    # Every raw table too: a source may write rows that are not a file's or an API
+    # window's batch (e.g. the ad spend sources' campaign channels, from the config).
+    for (table,) in con.execute(
+        """select table_name from information_schema.columns
+           where table_schema = 'raw' and column_name = '_batch_id' order by table_name"""
+    ).fetchall():
+        raw[table] = list(
+            con.execute(
+                f"select count(*), coalesce(max(_batch_id), 0), coalesce(sum(_batch_id), 0) "
+                f'from raw."{table}"'
+            ).fetchall()[0]
+        )
     reference = {
         name: hashlib.sha256(path.read_bytes()).hexdigest()
         for name, path in sorted(config.reference.items())
     }
     state = {
-        "raw": list(raw),
+        "raw": raw,
         "reference": reference,
         "project": project,
         "as_of": as_of,

@@ -47,6 +47,9 @@ class ContractSource:
     # Pairs of SQL over the warehouse: the keys raw holds, the keys staging holds; equal.
     reach: tuple[tuple[str, str], ...]
     comparable_marts: tuple[str, ...] = SAME_ROWS
+    # "file" (files in a landing folder) or "api" (a CRM's API over HTTP): which test file
+    # runs its checks (tests/test_source_contract.py or tests/test_source_contract_api.py).
+    door: str = "file"
 
 
 def contract_sources() -> dict[str, ContractSource]:

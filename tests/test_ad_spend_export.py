@@ -246,7 +246,7 @@ def test_settings_are_checked(tmp_path, settings, message):
 
 
 def test_spend_maps_campaigns_to_channels_and_later_reports_restate_days(tmp_path):
-    from night.tasks import extract_source, run_night
+    from night.tasks import build_marts, extract_source, run_night
 
     # GIVEN two nightly Google Ads reports of a EUR account, the second restating May 2
     google = tmp_path / "google"
@@ -312,7 +312,7 @@ def test_spend_maps_campaigns_to_channels_and_later_reports_restate_days(tmp_pat
            where month = date '2026-05-01' and channel in ('paid_social', 'unattributed')
            order by channel""",
     ) == [("paid_social", Decimal("50.00"), 0, None), ("unattributed", Decimal("30.00"), 0, None)]
-    # AND a rule added to the config maps the campaign's past spend on the next extract
+    # AND a rule added to the config maps the campaign's past spend on the next night
     config = _config(
         tmp_path / "night",
         google_source
@@ -321,6 +321,7 @@ def test_spend_maps_campaigns_to_channels_and_later_reports_restate_days(tmp_pat
         ),
     )
     extract_source("m", as_of=_as_of(), config=config)
+    build_marts(as_of=_as_of(), config=config)
     assert [r for r in _query(config.warehouse_path, spend_sql) if r[0] == "m"] == [
         ("m", date(2026, 5, 1), "paid_social", "marketing", "USD", Decimal("50.00"), 2),
         ("m", date(2026, 5, 2), "brand", "marketing", "USD", Decimal("30.00"), 1),

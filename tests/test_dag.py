@@ -40,9 +40,11 @@ def test_one_night_through_airflow_publishes_the_golden_marts(tmp_path):
 
     config_path = write_golden_config(tmp_path / "pipeline")
     env = local_airflow.airflow_env(tmp_path / "airflow", config_path)
-    local_airflow.ensure_metadata_db(env)
+    assert local_airflow.ensure_metadata_db(env)  # migrated
     # WHEN crm_nightly runs one night with `airflow dags test`
     local_airflow.run_night(env, parse_as_of(AS_OF), AS_OF)
+    # THEN a second `make run` would not migrate the current database again
+    assert not local_airflow.ensure_metadata_db(env)
     # THEN every task succeeded and the published marts are the hand-computed ones
     published = load_config(config_path).published_path
     con = duckdb.connect(str(published), read_only=True)

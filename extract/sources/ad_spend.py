@@ -301,6 +301,15 @@ def write_campaign_channels(con: duckdb.DuckDBPyConnection, source: Any) -> int:
             UNATTRIBUTED,
             ", ".join(unattributed),
         )
+    current = con.execute(
+        f"""select campaign, channel, matched_by from {CAMPAIGN_CHANNELS.qualified}
+            where _source_system = ? order by _row_number""",
+        [source.name],
+    ).fetchall()
+    if current == [tuple(m) for m in mapped]:
+        # Unchanged rows keep their batch: a night whose inputs did not change is one
+        # (night/build_state.py).
+        return len(mapped)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:

@@ -18,6 +18,7 @@ _LIVE_DEALS = """select record_id from raw.hubspot__deals
 
 CONTRACT = ContractSource(
     type="hubspot",
+    door="api",
     present=present,
     reach=(
         (

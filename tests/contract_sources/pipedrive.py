@@ -15,6 +15,7 @@ present = api_presenter(build_server, "pipedrive", TOKEN, ", page_size: 100")
 
 CONTRACT = ContractSource(
     type="pipedrive",
+    door="api",
     present=present,
     reach=(
         (

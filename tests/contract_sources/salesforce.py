@@ -15,6 +15,7 @@ present = api_presenter(build_server, "salesforce", TOKEN)
 
 CONTRACT = ContractSource(
     type="salesforce",
+    door="api",
     present=present,
     reach=(
         (

@@ -1,0 +1,195 @@
+"""The source contract's checks and fixtures (tests/source_contract.py says what they
+prove), shared by the test files that run them on each door: file and export sources in
+tests/test_source_contract.py, API sources in tests/test_source_contract_api.py. Two files
+so that xdist, which runs a test file on one worker, spreads the doors' nights over two.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import duckdb
+import pytest
+from source_contract import SOURCE_NAME, contract_sources, count_records
+
+from golden_marts import GRAIN
+
+AS_OF = "2026-07-01T00:00:00Z"
+CONTRACTS = contract_sources()
+
+
+def parametrize_doors(metafunc: pytest.Metafunc, door: str) -> None:
+    """Run the checks of a test file on every contract source of one door ("file", "api")."""
+    if "night" in metafunc.fixturenames:
+        names = sorted(name for name, c in CONTRACTS.items() if c.door == door)
+        metafunc.parametrize("night", names, indirect=True, scope="module")
+
+
+def _config(root, sources_yaml):
+    from night.config import load_config
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.yml").write_text(
+        "reporting_currency: USD\n"
+        f"warehouse: {{path: '{root}/wh.duckdb', publish_dir: '{root}/published'}}\n"
+        f"sources:\n{sources_yaml}"
+    )
+    return load_config(root / "pipeline.yml")
+
+
+def _marts(config, names):
+    con = duckdb.connect(str(config.published_path), read_only=True)
+    try:
+        return {n: con.sql(f"select * from marts.{n} order by all").fetchall() for n in names}
+    finally:
+        con.close()
+
+
+def _query(config, sql):
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _raw_tables(config):
+    return [
+        r[0]
+        for r in _query(
+            config,
+            """select table_name from information_schema.tables
+               where table_schema = 'raw' and table_name not like '\\_%' escape '\\'
+               order by 1""",
+        )
+    ]
+
+
+def _raw_content(config):
+    """Every raw row without its load time and batch id (which a reload may renew), nor,
+    for API records, their ordinal in the night (a rerun reads a different window)."""
+    out = {}
+    for table in _raw_tables(config):
+        api = _query(
+            config,
+            f"""select count(*) from information_schema.columns
+                where table_schema = 'raw' and table_name = '{table}' and column_name = 'record'""",
+        )[0][0]
+        renewed = "_batch_id, _loaded_at" + (", _row_number" if api else "")
+        out[table] = _query(config, f"select * exclude ({renewed}) from raw.{table} order by all")
+    out["_quarantine"] = _query(
+        config, "select * exclude (_batch_id, _loaded_at) from raw._quarantine order by all"
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from devkit.sample_data import generate
+
+    folder = tmp_path_factory.mktemp("contract-sample")
+    generate(folder, 250, seed=23, workers=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def canonical(sample, tmp_path_factory):
+    """The same data through the plain canonical CSV files: the reference figures."""
+    from night.tasks import parse_as_of, run_night
+
+    config = _config(
+        tmp_path_factory.mktemp("contract-canonical"),
+        f"  - {{name: {SOURCE_NAME}, type: canonical_csv, landing_dir: '{sample}'}}\n",
+    )
+    run_night(as_of=parse_as_of(AS_OF), run_id="canonical", config=config)
+    return _marts(config, GRAIN)
+
+
+# Each source's nights, built once per test process: pytest may set a parametrized module
+# fixture up again when the tests of several parameters interleave (as under xdist).
+_NIGHTS: dict[str, tuple] = {}
+
+
+@pytest.fixture(scope="module")
+def night(request, sample, tmp_path_factory):
+    """One source type's night on the sample, then the same night run again, as a rerun
+    would (a file source's unchanged files add no batch, so its marts are not rebuilt)."""
+    if request.param not in _NIGHTS:
+        _NIGHTS[request.param] = _two_nights(request.param, sample, tmp_path_factory)
+    return _NIGHTS[request.param]
+
+
+def _two_nights(source_type, sample, tmp_path_factory):
+    from night.tasks import parse_as_of, run_night
+
+    contract = CONTRACTS[source_type]
+    work = tmp_path_factory.mktemp(f"contract-{source_type}")
+    mp = pytest.MonkeyPatch()
+    with ExitStack() as stack:
+        stack.callback(mp.undo)
+        presented = contract.present(sample, work, stack)
+        for key, value in presented.env.items():
+            mp.setenv(key, value)
+        config = _config(work / "night", presented.sources_yaml)
+        first = run_night(as_of=parse_as_of(AS_OF), run_id="first", config=config)
+        after_first = (_raw_content(config), _marts(config, GRAIN))
+        second = run_night(as_of=parse_as_of(AS_OF), run_id="again", config=config)
+        after_second = (_raw_content(config), _marts(config, GRAIN))
+    return contract, config, first, second, after_first, after_second
+
+
+def test_figures_equal_the_canonical_path(night, canonical):
+    contract, config, first, _, (_, marts), _ = night
+    # The sample is clean: nothing of it may be quarantined on any path.
+    assert [load["rows_quarantined"] for load in first["loads"]] == [0] * len(first["loads"])
+    for name in contract.comparable_marts:
+        assert marts[name], f"{contract.type}: {name} is empty"
+        assert marts[name] == canonical[name], f"{contract.type}: {name} differs"
+
+
+def test_reloading_the_night_changes_neither_raw_nor_any_mart(night):
+    contract, _, _, _, after_first, after_second = night
+    raw_first, marts_first = after_first
+    raw_second, marts_second = after_second
+    assert any(raw_first.values())
+    for table, rows in raw_first.items():
+        assert raw_second[table] == rows, f"{contract.type}: raw.{table} changed on reload"
+    for name, rows in marts_first.items():
+        assert marts_second[name] == rows, f"{contract.type}: {name} changed on reload"
+
+
+def test_every_batch_holds_what_it_reported(night):
+    contract, config, _, _, _, _ = night
+    batches = _query(
+        config,
+        """select batch_id, source_system, raw_table, source_file, rows_loaded, rows_quarantined
+           from raw._batches b
+           where superseded_by is null
+             -- API tables: only a table's latest merge still holds all of its rows
+             and (source_file not like 'api:%' or batch_id = (
+                 select max(batch_id) from raw._batches l
+                 where l.source_system = b.source_system and l.raw_table = b.raw_table))""",
+    )
+    assert batches
+    for batch_id, source_system, table, source_file, loaded, quarantined in batches:
+        in_raw = _query(config, f"select count(*) from raw.{table} where _batch_id = {batch_id}")
+        in_quarantine = _query(
+            config, f"select count(*) from raw._quarantine where _batch_id = {batch_id}"
+        )
+        assert (in_raw[0][0], in_quarantine[0][0]) == (loaded, quarantined), source_file
+        if not source_file.startswith("api:"):  # a file, of any source of the night
+            landing = config.source(source_system).settings["landing"]
+            path = landing.landing_dir / source_file
+            fmt = landing.fmt
+            records = count_records(path, fmt.delimiter, fmt.encoding, fmt.quote, fmt.header_line)
+            assert loaded + quarantined == records, path
+
+
+def test_every_raw_row_reaches_staging_or_quarantine(night):
+    contract, config, _, _, _, _ = night
+    for raw_sql, staged_sql in contract.reach:
+        raw_keys = sorted(_query(config, raw_sql))
+        staged_keys = sorted(_query(config, staged_sql))
+        assert raw_keys, raw_sql
+        assert raw_keys == staged_keys, f"{contract.type}: {raw_sql}"
