@@ -3,9 +3,9 @@ since the last successful build skips the build (and publish skips an identical 
 
 The inputs of a build: the raw layer (each raw table's rows and batches, and the batch
 log: a reload of an unchanged file adds no batch), the reference files' bytes, the dbt
-project's files, the as-of time, the reporting currency and the target. Recorded in
-`meta.last_build` only after a build passed; forgotten before a build starts, so a failed
-build is never taken as done.
+project's files, the as-of time, the reporting currency, the configured source types and
+the target. Recorded in `meta.last_build` only after a build passed; forgotten before a
+build starts, so a failed build is never taken as done.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def build_fingerprint(
         "project": project,
         "as_of": as_of,
         "reporting_currency": config.reporting_currency,
+        "source_types": sorted({source.type for source in config.sources}),
         "target": target,
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from extract.sources import SOURCE_TYPES
 from night import DBT_PROJECT_DIR
 from night.commands import CommandError
 from night.config import PipelineConfig
@@ -71,15 +72,31 @@ def dbt_command(
     *,
     target: str = "duckdb",
     extra_env: dict[str, str] | None = None,
+    staged_types: Sequence[str] | None = None,
 ) -> None:
-    """Run one dbt command against the config's warehouse; raise DbtError on failure."""
+    """Run one dbt command against the config's warehouse; raise DbtError on failure.
+
+    `staged_types`: the source types whose staging models the command builds and unions
+    (default: every type in dbt_project.yml's `staged_source_types`).
+    """
     dbt_vars = {"as_of": format_as_of(as_of), "reporting_currency": config.reporting_currency}
     env = {**dbt_env(config, target=target), **(extra_env or {})}
-    common = ["--project-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps(dbt_vars)]
+    project = ["--project-dir", str(DBT_PROJECT_DIR)]
+    command = [*args, *project]
+    if staged_types is not None:
+        # The parsed project knows every type's refs; this command renders the unions of
+        # these types only and leaves the other types' staging models and tests out.
+        command += [
+            "--exclude",
+            *(f"path:models/staging/{t}" for t in sorted(SOURCE_TYPES) if t not in staged_types),
+        ]
+        command += ["--vars", json.dumps({**dbt_vars, "staged_source_types": list(staged_types)})]
+    else:
+        command += ["--vars", json.dumps(dbt_vars)]
     log.info("running: dbt %s (as_of=%s)", " ".join(args), dbt_vars["as_of"])
     with _LOCK, _environment(env):
-        manifest = _manifest(target, env, common)
-        lines, result = _invoke([*args, *common], manifest)
+        manifest = _manifest(target, env, [*project, "--vars", json.dumps(dbt_vars)])
+        lines, result = _invoke(command, manifest)
     if not result.success:
         detail = lines[-TAIL_LINES:]
         if result.exception is not None:
@@ -88,8 +105,14 @@ def dbt_command(
 
 
 def build(config: PipelineConfig, as_of: datetime, *, full_refresh: bool = False) -> None:
-    """The night's `dbt build`: models and data tests, in dependency order."""
-    dbt_command(config, as_of, (*NIGHT_BUILD, "--full-refresh") if full_refresh else NIGHT_BUILD)
+    """The night's `dbt build`: models and data tests, in dependency order, of the source
+    types the config has (a type no source uses has nothing to stage)."""
+    dbt_command(
+        config,
+        as_of,
+        (*NIGHT_BUILD, "--full-refresh") if full_refresh else NIGHT_BUILD,
+        staged_types=sorted({source.type for source in config.sources}),
+    )
 
 
 def _manifest(target: str, env: dict[str, str], common: list[str]) -> Any:

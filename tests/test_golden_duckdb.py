@@ -106,3 +106,22 @@ def test_data_quality_mart_counts_what_left_the_figures(golden_night):
         "deals_without_amount": 1,
         "open_deals_now_in_lost_stage": 0,
     }
+
+
+def test_a_night_stages_only_the_source_types_its_config_names(golden_night):
+    # GIVEN the golden night, whose only source is of type canonical_csv
+    config, _ = golden_night
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        staged = con.execute(
+            """select distinct split_part(table_name, '__', 1) from information_schema.tables
+               where table_schema = 'staging' order by 1"""
+        ).fetchall()
+    finally:
+        con.close()
+    # THEN only its staging models (and the shared ones) were built, no other type's
+    assert [row[0] for row in staged] == [
+        "stg_canonical_csv",
+        "stg_load_audit",
+        "stg_reference",
+    ]
