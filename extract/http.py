@@ -5,7 +5,11 @@ that are not valid JSON (a transfer cut off mid-document) are retried with cappe
 backoff and full jitter, or after exactly the server's `Retry-After` when it sends one; any
 other 4xx (and 3xx: redirects are not followed, so a token never travels to another URL)
 fails at once. Every failure raises HttpError naming the request (method, path, query) with
-secrets replaced by `***`.
+secrets replaced by `***` (extract/redaction.py).
+
+HttpClient.request reads as its steps: the time left before the deadline, one attempt
+(`_attempt`: send, read the body, `_interpret` the status and JSON), then `_retry_wait`:
+give up, or the wait before the next attempt.
 """
 
 from __future__ import annotations
@@ -13,38 +17,22 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import requests.auth
 
+from extract.redaction import REDACTED, SECRET_PARAM, guard_library_logs, redact
+
 log = logging.getLogger(__name__)
 
-REDACTED = "***"
 USER_AGENT = "crm-funnel-warehouse/0.1 (+requests)"
-
-# Query parameter names that carry credentials. Deliberately broad (substring match): hiding a
-# harmless `sort_key` in an error message costs nothing, showing a `hapikey` costs a rotation.
-SECRET_PARAM = re.compile(r"token|secret|passw|key|signature|credential|auth|session", re.I)
-# `name=value` pairs with a secret-looking name inside free text such as a URL in an exception.
-_SECRET_PAIR = re.compile(
-    r"(?P<name>[A-Za-z0-9_.\-]*(?:token|secret|passw|key|signature|credential|auth|session)"
-    r"[A-Za-z0-9_.\-]*=)(?P<value>[^&\s'\"),;]+)",
-    re.I,
-)
-# A credential after an auth scheme (`Bearer abc`) or in a dumped `Authorization: ...` header.
-_AUTH_VALUE = re.compile(
-    r"(?P<prefix>\b[Bb]earer\s+|(?i:authorization)['\"]?\s*[:=]\s*['\"]?)"
-    r"(?P<value>[^\s'\",}]+(?:\s+[A-Za-z0-9._~+/=\-]{8,})?)"
-)
 
 BODY_EXCERPT_CHARS = 300
 # A single body is read in chunks so that the deadline also bounds a server trickling bytes.
@@ -58,18 +46,6 @@ class HttpError(RuntimeError):
         super().__init__(message)
         self.request = request  # redacted "METHOD /path?query"
         self.status = status
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Text with literal secrets, secret query params and Authorization values replaced."""
-    for secret in secrets:
-        if not secret:
-            continue
-        # The encoded forms too: a token with `/` or `+` shows up percent-encoded in URLs.
-        for form in {secret, quote(secret, safe=""), quote(secret, safe="/")}:
-            text = text.replace(form, REDACTED)
-    text = _SECRET_PAIR.sub(lambda m: m.group("name") + REDACTED, text)
-    return _AUTH_VALUE.sub(lambda m: m.group("prefix") + REDACTED, text)
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -113,47 +89,6 @@ class QueryTokenAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return f"QueryTokenAuth(param={self.param!r}, token={REDACTED!r})"
-
-
-class _RedactingFilter(logging.Filter):
-    """Scrubs known secrets from urllib3's own log lines (its DEBUG lines print full URLs)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-
-    def add(self, secrets: Iterable[str]) -> None:
-        with self._lock:
-            self._secrets.update(s for s in secrets if s)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is logging's problem to report, not ours
-            return True
-        with self._lock:
-            secrets = tuple(self._secrets)
-        cleaned = redact(message, secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_LIBRARY_LOG_FILTER = _RedactingFilter()
-_filter_installed = False
-_filter_lock = threading.Lock()
-
-
-def _guard_library_logs(secrets: Iterable[str]) -> None:
-    # Installed on first client rather than at import: importing this module has no side effects.
-    global _filter_installed
-    with _filter_lock:
-        if not _filter_installed:
-            for name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry"):
-                logging.getLogger(name).addFilter(_LIBRARY_LOG_FILTER)
-            _filter_installed = True
-    _LIBRARY_LOG_FILTER.add(secrets)
 
 
 @dataclass(frozen=True)
@@ -227,7 +162,7 @@ class HttpClient:
         self._rng = rng if rng is not None else random.Random()
         self._secrets: tuple[str, ...] = tuple(getattr(auth, "secrets", ()) or ())
         self._secret_params = {auth.param} if isinstance(auth, QueryTokenAuth) else set()
-        _guard_library_logs(self._secrets)
+        guard_library_logs(self._secrets)
         self.session = requests.Session()
         self.session.headers.update(
             {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
@@ -267,49 +202,59 @@ class HttpClient:
         described = self.describe(method, url, params)
         attempts = 0
         while True:
-            remaining = self._remaining()
-            if remaining is not None and remaining <= 0:
-                raise HttpError(
-                    f"{described}: the extraction deadline has passed"
-                    + (f" (after {attempts} attempt(s))" if attempts else ""),
-                    request=described,
-                )
+            remaining = self._time_left(described, attempts)
             attempts += 1
             outcome = self._attempt(method, url, params, json_body, remaining)
             if not isinstance(outcome, _Failure):
                 return outcome
-            if not outcome.retryable:
-                raise HttpError(
-                    f"{described} failed: {outcome.reason}",
-                    request=described,
-                    status=outcome.status,
-                )
-            if attempts > self.max_retries:
-                raise HttpError(
-                    f"{described} failed after {attempts} attempt{'s' * (attempts > 1)}: "
-                    f"{outcome.reason}",
-                    request=described,
-                    status=outcome.status,
-                )
-            wait = self._wait(attempts, outcome.retry_after)
-            remaining = self._remaining()
-            if remaining is not None and wait >= remaining:
-                # Waiting past the deadline (or retrying before the server allows) cannot help.
-                raise HttpError(
-                    f"{described} failed: {outcome.reason}; the next attempt in {wait:.1f}s "
-                    f"would pass the extraction deadline ({max(remaining, 0):.1f}s left)",
-                    request=described,
-                    status=outcome.status,
-                )
-            log.warning(
-                "%s: %s; retry %d of %d in %.2fs",
-                described,
-                outcome.reason,
-                attempts,
-                self.max_retries,
-                wait,
+            self._sleep(self._retry_wait(described, outcome, attempts))
+
+    def _time_left(self, described: str, attempts: int) -> float | None:
+        """Seconds left before the deadline (None: no deadline); raise once it has passed."""
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            raise HttpError(
+                f"{described}: the extraction deadline has passed"
+                + (f" (after {attempts} attempt(s))" if attempts else ""),
+                request=described,
             )
-            self._sleep(wait)
+        return remaining
+
+    def _retry_wait(self, described: str, outcome: _Failure, attempts: int) -> float:
+        """The wait before the next attempt; raise when the failure is final, the retries
+        are spent, or the wait would pass the deadline."""
+        if not outcome.retryable:
+            raise HttpError(
+                f"{described} failed: {outcome.reason}",
+                request=described,
+                status=outcome.status,
+            )
+        if attempts > self.max_retries:
+            raise HttpError(
+                f"{described} failed after {attempts} attempt{'s' * (attempts > 1)}: "
+                f"{outcome.reason}",
+                request=described,
+                status=outcome.status,
+            )
+        wait = self._wait(attempts, outcome.retry_after)
+        remaining = self._remaining()
+        if remaining is not None and wait >= remaining:
+            # Waiting past the deadline (or retrying before the server allows) cannot help.
+            raise HttpError(
+                f"{described} failed: {outcome.reason}; the next attempt in {wait:.1f}s "
+                f"would pass the extraction deadline ({max(remaining, 0):.1f}s left)",
+                request=described,
+                status=outcome.status,
+            )
+        log.warning(
+            "%s: %s; retry %d of %d in %.2fs",
+            described,
+            outcome.reason,
+            attempts,
+            self.max_retries,
+            wait,
+        )
+        return wait
 
     def describe(self, method: str, url: str, params: Mapping[str, Any] | None = None) -> str:
         """`METHOD /path?query` for messages: no host, secret params and tokens as `***`."""
