@@ -252,6 +252,65 @@ def load_csv_file(
     if previous and previous[1] == sha:
         return FileLoad(source_file, obj.table, "unchanged", batch_id=previous[0])
 
+    layout = _file_layout(path, fmt, obj, fixed)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    readable = as_utf8(path, fmt)
+    # The file's rows live in temp tables while they are checked: a bounded buffer makes
+    # DuckDB spill them to disk, so memory stays flat however large the export.
+    con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    if stop_line is not None:
+        readable = _head(readable, stop_line - 1, delete=readable != path)
+
+    con.execute("begin transaction")
+    try:
+        batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
+        for table in _SCRATCH:
+            con.execute(f"drop table if exists {table}")
+        _scan(con, readable, fmt, layout)
+        # Fixed values are the pipeline's own (e.g. a snapshot time), not the file's text.
+        as_read = replace(obj, kinds=tuple((c, k) for c, k in obj.kinds if c not in fixed))
+        _number_and_check(con, readable, as_read, fmt, layout.wide)
+        meta = [source_system, batch_id, loaded_at, source_file]
+        if previous:
+            _supersede(con, source_system, obj, source_file, batch_id)
+        _merge(con, obj, meta)
+        _quarantine(con, obj, layout.wide, meta)
+        loaded, quarantined = _record_batch(con, obj, meta, sha)
+        con.execute("commit")
+    except duckdb.Error as exc:
+        con.execute("rollback")
+        raise LoadError(f"{path}: cannot be loaded: {exc}") from exc
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for table in _SCRATCH:
+            con.execute(f"drop table if exists {table}")
+        if readable != path:
+            readable.unlink(missing_ok=True)
+    return FileLoad(
+        source_file,
+        obj.table,
+        "replaced" if previous else "loaded",
+        rows_loaded=loaded,
+        rows_quarantined=quarantined,
+        batch_id=batch_id,
+    )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the object's columns are in one file: the file's header read against the
+    object, as the SQL that reads them."""
+
+    header: list[str]
+    select_cols: str  # c<i> as "<column>", for every file column and each wide column
+    wide: list[tuple[int, str]]  # (position, header) of the columns gathered into JSON
+
+
+def _file_layout(path: Path, fmt: FileFormat, obj: RawObject, fixed: Mapping[str, str]) -> _Layout:
+    """Read the header: fail on a missing or repeated required column, warn on extra ones,
+    and map every column of the object to its position (or its fixed value, or null)."""
     header = read_header(path, fmt)
     lowered = [h.lower() for h in header]
     wanted = {obj.label(c).lower(): c for c in obj.file_columns if c not in fixed}
@@ -284,7 +343,6 @@ def load_csv_file(
         log.warning("%s: ignoring column(s) not in the format: %s", path, ", ".join(extra))
 
     positions = {wanted[name]: i for i, name in enumerate(lowered) if name in wanted}
-    col_types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
     select_cols = ", ".join(
         [
             f'c{positions[c]} as "{c}"'
@@ -294,100 +352,87 @@ def load_csv_file(
         ]
         + [f'c{i} as "_wide{i}"' for i, _ in wide]
     )
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    readable = as_utf8(path, fmt)
-    # The file's rows live in temp tables while they are checked: a bounded buffer makes
-    # DuckDB spill them to disk, so memory stays flat however large the export.
-    con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
-    if stop_line is not None:
-        readable = _head(readable, stop_line - 1, delete=readable != path)
+    return _Layout(header=header, select_cols=select_cols, wide=wide)
 
-    con.execute("begin transaction")
-    try:
-        batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
-        for table in _SCRATCH:
-            con.execute(f"drop table if exists {table}")
-        # Text only (all columns VARCHAR): typed columns are normalized below, staging casts.
-        con.execute(
-            f"""
-            create temp table _read as
-            select {select_cols}, ordinality as _ord
-            from read_csv(?, header = false, skip = {fmt.header_line}, columns = {{{col_types}}},
-                          delim = {_sql_text(fmt.delimiter)}, quote = {_sql_text(fmt.quote)},
-                          escape = {_sql_text(fmt.quote)}, strict_mode = true,
-                          store_rejects = true, rejects_table = '_rejects',
-                          rejects_scan = '_reject_scans', auto_detect = false)
-            with ordinality
-            """,
-            [str(readable)],
-        )
-        # Fixed values are the pipeline's own (e.g. a snapshot time), not the file's text.
-        as_read = replace(obj, kinds=tuple((c, k) for c, k in obj.kinds if c not in fixed))
-        _number_and_check(con, readable, as_read, fmt, wide)
-        cols = ", ".join(f'"{c}"' for c in obj.columns)
-        meta = [source_system, batch_id, loaded_at, source_file]
-        if previous:
-            _supersede(con, source_system, obj, source_file, batch_id)
-        con.execute(
-            f"""insert into {obj.qualified} ({cols}, {", ".join(LOAD_COLUMNS)})
-                select {cols}, ?, ?, ?, ?, _line from _incoming where _reason is null""",
-            meta,
-        )
-        # The record as written: the file's text, from _read (only for rejected rows).
-        as_written = [f'"{obj.label(c)}" := r."{c}"' for c in obj.file_columns]
-        if obj.wide:
-            cells = ", ".join(f'{_sql_text(name)}, r."_wide{i}"' for i, name in wide)
-            as_written.append(f'"{obj.wide.column}" := json_object({cells})')
-        con.execute(
-            f"""insert into {RAW_SCHEMA}._quarantine
-                select ?, ?, ?, ?, ?, i._line, i._reason,
-                       to_json(struct_pack({", ".join(as_written)}))
-                from _incoming as i
-                inner join _read as r on r._ord = i._ord
-                where i._reason is not null""",
-            [*meta, obj.table],
-        )
-        con.execute(
-            f"""insert into {RAW_SCHEMA}._quarantine
-                select ?, ?, ?, ?, ?, coalesce(any_value(_units.file_line), _rejects.line),
-                       arg_min(cast(error_type as varchar) || ': ' || error_message,
-                               column_idx),
-                       any_value(csv_line)
-                from _rejects
-                left join _units on _units.unit = _rejects.line
-                group by _rejects.line""",
-            [*meta, obj.table],
-        )
-        loaded, quarantined = con.execute(
-            """select count(*) filter (where _reason is null),
-                       count(*) filter (where _reason is not null)
-                       + (select count(distinct line) from _rejects)
-                from _incoming"""
-        ).fetchall()[0]
-        con.execute(
-            f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, null)",
-            [batch_id, source_system, obj.table, source_file, sha, loaded, quarantined, loaded_at],
-        )
-        con.execute("commit")
-    except duckdb.Error as exc:
-        con.execute("rollback")
-        raise LoadError(f"{path}: cannot be loaded: {exc}") from exc
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        for table in _SCRATCH:
-            con.execute(f"drop table if exists {table}")
-        if readable != path:
-            readable.unlink(missing_ok=True)
-    return FileLoad(
-        source_file,
-        obj.table,
-        "replaced" if previous else "loaded",
-        rows_loaded=loaded,
-        rows_quarantined=quarantined,
-        batch_id=batch_id,
+
+def _scan(con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, layout: _Layout) -> None:
+    """Temp table `_read`: the file's records as text, each with its ordinal; the lines
+    DuckDB cannot parse into `_rejects`."""
+    col_types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(layout.header)))
+    # Text only (all columns VARCHAR): typed columns are normalized next, staging casts.
+    con.execute(
+        f"""
+        create temp table _read as
+        select {layout.select_cols}, ordinality as _ord
+        from read_csv(?, header = false, skip = {fmt.header_line}, columns = {{{col_types}}},
+                      delim = {_sql_text(fmt.delimiter)}, quote = {_sql_text(fmt.quote)},
+                      escape = {_sql_text(fmt.quote)}, strict_mode = true,
+                      store_rejects = true, rejects_table = '_rejects',
+                      rejects_scan = '_reject_scans', auto_detect = false)
+        with ordinality
+        """,
+        [str(path)],
     )
+
+
+def _merge(con: duckdb.DuckDBPyConnection, obj: RawObject, meta: list) -> None:
+    """The rows without a reason into the raw table, with their load metadata."""
+    cols = ", ".join(f'"{c}"' for c in obj.columns)
+    con.execute(
+        f"""insert into {obj.qualified} ({cols}, {", ".join(LOAD_COLUMNS)})
+            select {cols}, ?, ?, ?, ?, _line from _incoming where _reason is null""",
+        meta,
+    )
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, obj: RawObject, wide: Sequence[tuple[int, str]], meta: list
+) -> None:
+    """Rows with a reason, and lines DuckDB could not parse, into raw._quarantine with
+    their line, reason and record as written."""
+    # The record as written: the file's text, from _read (only for rejected rows).
+    as_written = [f'"{obj.label(c)}" := r."{c}"' for c in obj.file_columns]
+    if obj.wide:
+        cells = ", ".join(f'{_sql_text(name)}, r."_wide{i}"' for i, name in wide)
+        as_written.append(f'"{obj.wide.column}" := json_object({cells})')
+    con.execute(
+        f"""insert into {RAW_SCHEMA}._quarantine
+            select ?, ?, ?, ?, ?, i._line, i._reason,
+                   to_json(struct_pack({", ".join(as_written)}))
+            from _incoming as i
+            inner join _read as r on r._ord = i._ord
+            where i._reason is not null""",
+        [*meta, obj.table],
+    )
+    con.execute(
+        f"""insert into {RAW_SCHEMA}._quarantine
+            select ?, ?, ?, ?, ?, coalesce(any_value(_units.file_line), _rejects.line),
+                   arg_min(cast(error_type as varchar) || ': ' || error_message,
+                           column_idx),
+                   any_value(csv_line)
+            from _rejects
+            left join _units on _units.unit = _rejects.line
+            group by _rejects.line""",
+        [*meta, obj.table],
+    )
+
+
+def _record_batch(
+    con: duckdb.DuckDBPyConnection, obj: RawObject, meta: list, sha: str
+) -> tuple[int, int]:
+    """The batch's row in raw._batches, with what it loaded and quarantined; returns both."""
+    loaded, quarantined = con.execute(
+        """select count(*) filter (where _reason is null),
+                   count(*) filter (where _reason is not null)
+                   + (select count(distinct line) from _rejects)
+            from _incoming"""
+    ).fetchall()[0]
+    source_system, batch_id, loaded_at, source_file = meta
+    con.execute(
+        f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, null)",
+        [batch_id, source_system, obj.table, source_file, sha, loaded, quarantined, loaded_at],
+    )
+    return loaded, quarantined
 
 
 def reject_file(
