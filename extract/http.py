@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "crm-funnel-warehouse/0.1 (+requests)"
 
 BODY_EXCERPT_CHARS = 300
+# Enough of an error body to hold the excerpt and any token crossing its end.
+_EXCERPT_SCAN_BYTES = 64 * 1024
 # A single body is read in chunks so that the deadline also bounds a server trickling bytes.
 _CHUNK_BYTES = 64 * 1024
 
@@ -401,11 +403,12 @@ class HttpClient:
     def _excerpt(self, body: bytes) -> str:
         if not body:
             return ""
-        text = body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+        # Redact, then cut: a cut first could leave a token's head that no longer matches it.
+        text = self._redact(body[:_EXCERPT_SCAN_BYTES].decode("utf-8", errors="replace"))
         text = " ".join(text.split())  # one line in the task log
         if len(text) > BODY_EXCERPT_CHARS:
             text = text[:BODY_EXCERPT_CHARS] + "..."
-        return f": {self._redact(text)}"
+        return f": {text}"
 
     def _short(self, exc: BaseException) -> str:
         return self._redact(str(exc))[:BODY_EXCERPT_CHARS]

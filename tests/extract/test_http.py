@@ -13,7 +13,14 @@ from email.utils import format_datetime
 import pytest
 
 from devkit.fake_servers import FakeApiServer, Fault, Request
-from extract.http import BearerAuth, HttpClient, HttpError, QueryTokenAuth, parse_retry_after
+from extract.http import (
+    BODY_EXCERPT_CHARS,
+    BearerAuth,
+    HttpClient,
+    HttpError,
+    QueryTokenAuth,
+    parse_retry_after,
+)
 from extract.pagination import PaginationError, batched, paginate, records
 
 TOKEN = "tok-SECRET-123"
@@ -159,6 +166,22 @@ def test_404_fails_at_once_without_retry(server, sleeps):
     assert caught.value.status == 404
     assert len(server.requests) == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize("start", [0, 255, 280, 299, 320])
+def test_a_token_in_an_error_body_is_redacted_before_the_excerpt_is_cut(server, sleeps, start):
+    # GIVEN a 400 whose body echoes the token from character `start` on (46 characters)
+    token = "tok-" + "S3CRET" * 7
+    body = "x" * start + token + " and more text after it"
+    server.faults.add("/deals", Fault(status=400, body=body))
+    with make_client(server, sleeps, auth=BearerAuth(token)) as client:
+        with pytest.raises(HttpError) as failure:
+            client.get("/deals")
+    # THEN no 8 characters of the token appear in the error, wherever the cut falls
+    message = str(failure.value)
+    assert not any(token[i : i + 8] in message for i in range(len(token) - 7)), message
+    # AND where the token starts inside the excerpt, the excerpt shows it redacted
+    assert ("***" in message) == (start + 3 <= BODY_EXCERPT_CHARS)
 
 
 def test_401_fails_at_once_with_the_api_error_body(server, sleeps):
