@@ -34,14 +34,35 @@ def publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool
     """Copy the marts into a fresh file and swap it in; return what was published.
 
     When the published file already holds the marts of the warehouse's last build (same
-    build fingerprint, night/build_state.py), nothing is copied, unless `force`.
+    build fingerprint, night/build_state.py), nothing is copied, unless `force`. A night
+    older than the published one (a backfill) never replaces it: its marts go to
+    `<publish_dir>/backfill/<name>.<as-of>.duckdb` instead, and the log says so.
     """
     target = config.published_path
     target.parent.mkdir(parents=True, exist_ok=True)
+    published_as_of, published_fingerprint = _published_info(target)
+    if published_as_of is not None and published_as_of > format_as_of(as_of):
+        backfill = target.parent / "backfill" / f"{target.stem}.{as_of:%Y%m%dT%H%M%S}.duckdb"
+        log.warning(
+            "%s holds a newer night (as of %s) than this one (as of %s): it stays published; "
+            "this night's marts go to %s",
+            target,
+            published_as_of,
+            format_as_of(as_of),
+            backfill,
+        )
+        target = backfill
+        target.parent.mkdir(parents=True, exist_ok=True)
+        published_fingerprint = _published_info(target)[1]
     fingerprint = _warehouse_fingerprint(config)
-    if not force and fingerprint is not None and fingerprint == _published_fingerprint(target):
+    if not force and fingerprint is not None and fingerprint == published_fingerprint:
         log.info("%s already holds these marts (as of %s): publish skipped", target, as_of)
-        return {"published_path": str(target), "as_of": format_as_of(as_of), "skipped": True}
+        return {
+            "published_path": str(target),
+            "as_of": format_as_of(as_of),
+            "skipped": True,
+            "backfill": target != config.published_path,
+        }
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     con = duckdb.connect()
     try:
@@ -93,7 +114,12 @@ def publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool
     os.replace(tmp, target)
     _fsync(target.parent)
     log.info("published %d marts to %s (as of %s)", len(tables), target, format_as_of(as_of))
-    return {"published_path": str(target), "tables": counts, "as_of": format_as_of(as_of)}
+    return {
+        "published_path": str(target),
+        "tables": counts,
+        "as_of": format_as_of(as_of),
+        "backfill": target != config.published_path,
+    }
 
 
 def _warehouse_fingerprint(config: PipelineConfig) -> str | None:
@@ -105,10 +131,11 @@ def _warehouse_fingerprint(config: PipelineConfig) -> str | None:
         con.close()
 
 
-def _published_fingerprint(target: Path) -> str | None:
-    """The build fingerprint of the published file's marts, if it has one."""
+def _published_info(target: Path) -> tuple[str | None, str | None]:
+    """The as-of time ('YYYY-MM-DD HH:MM:SS') and build fingerprint of a published file's
+    marts; None for what it does not have."""
     if not target.exists():
-        return None
+        return None, None
     con = duckdb.connect(str(target), read_only=True)
     try:
         columns = {
@@ -118,9 +145,13 @@ def _published_fingerprint(target: Path) -> str | None:
                    where table_schema = 'meta' and table_name = 'publish_info'"""
             ).fetchall()
         }
-        if "build_fingerprint" not in columns:
-            return None
-        return con.execute("select build_fingerprint from meta.publish_info").fetchall()[0][0]
+        if "as_of_at" not in columns:
+            return None, None
+        fingerprint = "build_fingerprint" if "build_fingerprint" in columns else "null"
+        as_of_at, built = con.execute(
+            f"select strftime(as_of_at, '%Y-%m-%d %H:%M:%S'), {fingerprint} from meta.publish_info"
+        ).fetchall()[0]
+        return as_of_at, built
     finally:
         con.close()
 

@@ -75,3 +75,28 @@ def test_reader_during_publish_sees_a_complete_set(golden_night, golden_as_of):
     assert len(seen) > 0
     assert all(counts == expected_counts for _, counts in seen)
     assert _published_state(config.published_path)[0] == "night-4"
+
+
+def test_a_backfilled_night_never_replaces_a_newer_publication(tmp_path, golden_as_of):
+    # GIVEN the marts of a later night are published
+    from night.config import load_config
+    from night.tasks import run_night
+
+    config = load_config(write_golden_config(tmp_path / "night"))
+    later = golden_as_of + timedelta(days=2)
+    run_night(as_of=later, run_id="later", config=config)
+    # WHEN an earlier night is run again (a backfill)
+    result = run_night(as_of=golden_as_of, run_id="backfill", config=config)
+    # THEN the published file still holds the later night, and the backfill's marts are
+    # in the backfill folder, named by its as-of time
+    assert _published_state(config.published_path)[0] == "later"
+    backfill = config.publish_dir / "backfill" / f"sales_funnel.{golden_as_of:%Y%m%dT%H%M%S}.duckdb"
+    assert result["published"] == {
+        **result["published"],
+        "published_path": str(backfill),
+        "backfill": True,
+    }
+    assert _published_state(backfill)[0] == "backfill"
+    # AND a night newer than the published one replaces it as before
+    run_night(as_of=later + timedelta(days=1), run_id="next", config=config)
+    assert _published_state(config.published_path)[0] == "next"
