@@ -11,6 +11,7 @@ this step leaves yesterday's file in place.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import uuid
@@ -37,7 +38,26 @@ def publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool
     build fingerprint, night/build_state.py), nothing is copied, unless `force`. A night
     older than the published one (a backfill) never replaces it: its marts go to
     `<publish_dir>/backfill/<name>.<as-of>.duckdb` instead, and the log says so.
+
+    One publish at a time per warehouse (a lock file in its state folder): the temp files
+    of a publish that was killed are then known to be dead, and are removed.
     """
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with (config.state_dir / "publish.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _remove_dead_temp_files(config.publish_dir)
+        return _publish(config, as_of=as_of, run_id=run_id, force=force)
+
+
+def _remove_dead_temp_files(folder: Path) -> None:
+    """Temp files (and their WAL) that a killed publish left behind."""
+    for sub in (folder, folder / "backfill"):
+        for path in [*sub.glob(".*.tmp"), *sub.glob(".*.tmp.wal")]:
+            log.info("removing %s, left by a publish that did not finish", path)
+            path.unlink(missing_ok=True)
+
+
+def _publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool) -> dict:
     target = config.published_path
     target.parent.mkdir(parents=True, exist_ok=True)
     published_as_of, published_fingerprint = _published_info(target)

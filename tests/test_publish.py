@@ -100,3 +100,19 @@ def test_a_backfilled_night_never_replaces_a_newer_publication(tmp_path, golden_
     # AND a night newer than the published one replaces it as before
     run_night(as_of=later + timedelta(days=1), run_id="next", config=config)
     assert _published_state(config.published_path)[0] == "next"
+
+
+def test_temp_files_of_a_killed_publish_are_removed_by_the_next(golden_night, golden_as_of):
+    # GIVEN a publish killed mid-copy left its temp file and WAL behind
+    from night.publish import publish
+
+    config, _ = golden_night
+    dead = config.publish_dir / f".{config.published_path.name}.0123456789abcdef.tmp"
+    dead.write_bytes(b"half a database")
+    wal = dead.with_name(dead.name + ".wal")
+    wal.write_bytes(b"half a log")
+    # WHEN the next publish runs
+    publish(config, as_of=golden_as_of, run_id="after-kill", force=True)
+    # THEN only the published file remains, and it is whole
+    assert [p.name for p in config.publish_dir.iterdir()] == [config.published_path.name]
+    assert _published_state(config.published_path)[0] == "after-kill"
