@@ -10,6 +10,7 @@ keeps the last good set), and dbt never writes near the user's files.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,8 @@ import duckdb
 from extract.errors import LoadError
 from extract.warehouse import read_header
 from night.config import ConfigError, PipelineConfig
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "reference"
 
@@ -57,8 +60,42 @@ class ReferenceTable:
 
 
 def read_reference(config: PipelineConfig) -> list[ReferenceTable]:
-    """Every configured reference file, checked: present, its columns, each value's type."""
-    return [_read_file(config, name, path) for name, path in config.reference.items()]
+    """Every configured reference file, checked: present, its columns, each value's type,
+    no key twice. Stage mappings for a source system no configured source has are logged."""
+    tables = [_read_file(config, name, path) for name, path in config.reference.items()]
+    sources = {source.name for source in config.sources}
+    for table in tables:
+        if table.name != "stage_mapping":
+            continue
+        unknown = sorted({r[0].strip() for r in table.rows if r[0] and r[0].strip() not in sources})
+        if unknown:
+            log.warning(
+                "%s: stage mapping rows for source_system(s) %s, which no configured source is "
+                "(configured: %s): a typo leaves that source's stages unmapped",
+                table.path,
+                ", ".join(unknown),
+                ", ".join(sorted(sources)),
+            )
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m night.reference [CONFIG]`: check the reference data alone, write nothing."""
+    import sys
+
+    from night.config import load_config
+
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        config = load_config(args[0] if args else None)
+        tables = read_reference(config)
+    except ConfigError as exc:
+        print(f"reference data: {exc}", file=sys.stderr)
+        return 1
+    for table in tables:
+        print(f"{table.name}: {table.path}: {len(table.rows)} rows, ok")
+    return 0
 
 
 def load_reference(con: duckdb.DuckDBPyConnection, config: PipelineConfig) -> dict[str, int]:
@@ -107,19 +144,62 @@ def _read_file(config: PipelineConfig, name: str, path: Path) -> ReferenceTable:
         )
     positions = [header.index(column) for column in needed]
     rows = []
+    seen: dict[tuple, int] = {}
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         next(reader, None)
         for record in reader:
             if not any(cell.strip() for cell in record):
                 continue
-            rows.append(
-                tuple(
-                    _value(record[i] if i < len(record) else "", kind, path, reader.line_num, col)
-                    for i, (col, kind) in zip(positions, COLUMNS[name], strict=True)
-                )
+            row = tuple(
+                _value(record[i] if i < len(record) else "", kind, path, reader.line_num, col)
+                for i, (col, kind) in zip(positions, COLUMNS[name], strict=True)
             )
+            for columns, key in _keys(name, row):
+                if key in seen:
+                    shown = key[1] if len(key) == 2 else key[1:]
+                    raise ConfigError(
+                        f"{path}, line {reader.line_num}: {name} lists {columns} {shown!r} "
+                        f"again (line {seen[key]} has it; matched {MATCHED[name]})"
+                    )
+                seen[key] = reader.line_num
+            rows.append(row)
     return ReferenceTable(name=name, path=path, rows=rows)
+
+
+# How the models match each file's rows: a second row with the same key would duplicate
+# deals or spend in the marts, so it fails here naming both lines.
+MATCHED = {
+    "funnel_stages": "trimmed, case-insensitively",
+    "stage_mapping": "trimmed",
+    "channel_mapping": "trimmed, case-insensitively",
+    "fx_rates": "trimmed, case-insensitively",
+}
+
+
+def _keys(name: str, row: tuple[str | None, ...]) -> list[tuple[str, tuple]]:
+    """(the key's columns, the key as the models match it) for each unique key of a row."""
+
+    def norm(value: str | None, fold: bool = True) -> str | None:
+        if value is None:
+            return None
+        return value.strip().lower() if fold else value.strip()
+
+    if name == "funnel_stages":
+        return [
+            ("stage_order", ("order", row[0])),
+            ("funnel_stage", ("stage", norm(row[1]))),
+        ]
+    if name == "stage_mapping":
+        return [
+            (
+                "source_system, pipeline, crm_stage",
+                ("crm stage", *(norm(v, fold=False) for v in row[:3])),
+            )
+        ]
+    if name == "channel_mapping":
+        return [("lead_source", ("lead source", norm(row[0])))]
+    return [("month, currency", ("rate", row[0], norm(row[1])))]
 
 
 def _value(text: str, kind: str, path: Path, line: int, column: str) -> str | None:
@@ -143,3 +223,7 @@ def _value(text: str, kind: str, path: Path, line: int, column: str) -> str | No
             f"{expected.get(kind, 'a number')}"
         ) from None
     return text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -15,7 +15,7 @@ from night import transform
 from night.build_state import build_fingerprint, forget_build, last_build, record_build
 from night.config import PipelineConfig, load_config
 from night.publish import publish
-from night.reference import load_reference
+from night.reference import load_reference, read_reference
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,12 @@ def parse_as_of(value: str | datetime) -> datetime:
 def extract_source(
     source_name: str, *, as_of: datetime, config: PipelineConfig | None = None
 ) -> dict:
-    """Land one configured source in the raw layer; return its load summary."""
+    """Land one configured source in the raw layer; return its load summary.
+
+    The reference data is checked first: a bad file fails the night before anything loads.
+    """
     config = config or load_config()
+    read_reference(config)
     source = config.source(source_name)
     module = SOURCE_TYPES[source.type]
     con = connect(config.warehouse_path)

@@ -215,3 +215,87 @@ def test_failed_load_keeps_the_previous_reference_tables(tmp_path):
 
     # THEN dbt still finds the last good set, the fx rates included
     assert tables(config) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "channel_mapping",
+            "lead_source,channel\nGoogle Ads,google_ads\nWebsite,organic\n google ads ,paid\n",
+            "line 4: channel_mapping lists lead_source 'google ads' again (line 2 has it; "
+            "matched trimmed, case-insensitively)",
+        ),
+        (
+            "fx_rates",
+            "month,currency,rate_to_reporting\n2026-01-01,USD,0.92\n2026-01-01,usd ,0.93\n",
+            "line 3: fx_rates lists month, currency ('2026-01-01', 'usd') again (line 2 has "
+            "it; matched trimmed, case-insensitively)",
+        ),
+        (
+            "funnel_stages",
+            "stage_order,funnel_stage,description\n1,prospecting,a\n1,won,b\n",
+            "line 3: funnel_stages lists stage_order '1' again (line 2 has it; matched "
+            "trimmed, case-insensitively)",
+        ),
+        (
+            "stage_mapping",
+            "source_system,pipeline,crm_stage,funnel_stage,probability\n"
+            "crm,direct,Lead,prospecting,0.1\ncrm, direct,Lead ,won,1\n",
+            "line 3: stage_mapping lists source_system, pipeline, crm_stage ('crm', 'direct', "
+            "'Lead') again (line 2 has it; matched trimmed)",
+        ),
+    ],
+)
+def test_a_key_listed_twice_fails_naming_both_lines(tmp_path, name, content, message):
+    # GIVEN a reference file with a key twice, as the models match it
+    config = make_config(tmp_path, {**REFERENCE, name: content})
+    # WHEN it is checked THEN the error names the file, both lines and the key
+    with pytest.raises(ConfigError) as excinfo:
+        load(config)
+    assert str(excinfo.value) == f"{config.reference[name]}, {message}"
+
+
+def test_a_stage_mapping_for_no_configured_source_is_logged(tmp_path, caplog):
+    mapping = REFERENCE["stage_mapping"] + "krm,direct,Lead,prospecting,0.1\n"
+    config = make_config(tmp_path, {**REFERENCE, "stage_mapping": mapping})
+    with caplog.at_level("WARNING", logger="night.reference"):
+        load(config)
+    assert caplog.messages == [
+        f"{config.reference['stage_mapping']}: stage mapping rows for source_system(s) krm, "
+        "which no configured source is (configured: crm): a typo leaves that source's "
+        "stages unmapped"
+    ]
+
+
+def test_a_bad_reference_file_fails_the_night_before_anything_loads(tmp_path):
+    # GIVEN a duplicated lead source in the channel mapping
+    from night.tasks import extract_source, parse_as_of
+
+    channels = "lead_source,channel\nGoogle Ads,google_ads\nGOOGLE ADS,paid\n"
+    config = make_config(tmp_path, {**REFERENCE, "channel_mapping": channels})
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "spend.csv").write_text(
+        "date,channel,category,amount,currency\n2026-01-05,google_ads,marketing,10,USD\n"
+    )
+    # WHEN the first task of the night runs THEN it fails on the reference file, and the
+    # warehouse was not even opened
+    with pytest.raises(ConfigError, match="lists lead_source 'google ads' again"):
+        extract_source("crm", as_of=parse_as_of("2026-02-01T00:00:00Z"), config=config)
+    assert not config.warehouse_path.exists()
+
+
+def test_the_check_runs_alone_from_the_command_line(tmp_path, capsys):
+    from night.reference import main
+
+    config = make_config(tmp_path, REFERENCE)
+    assert main([str(config.path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"funnel_stages: {config.reference['funnel_stages']}: 2 rows, ok",
+        f"stage_mapping: {config.reference['stage_mapping']}: 2 rows, ok",
+        f"channel_mapping: {config.reference['channel_mapping']}: 1 rows, ok",
+        f"fx_rates: {config.reference['fx_rates']}: 2 rows, ok",
+    ]
+    config = make_config(tmp_path, {**REFERENCE, "fx_rates": "month,currency\n"})
+    assert main([str(config.path)]) == 1
+    assert "missing column(s) rate_to_reporting" in capsys.readouterr().err
