@@ -98,15 +98,19 @@ def in_progress(path: Path) -> bool:
 
 
 def candidate_files(landing: Landing) -> list[Path]:
-    """Files under the landing folder in path order, outside _archive/_rejected."""
+    """Files under the landing folder in path order, outside _archive/_rejected. A link
+    that leads nowhere (dangling, or a loop) is skipped with a warning naming it."""
     root = landing.landing_dir
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.relative_to(root).parts[0] not in (ARCHIVE_DIR, REJECTED_DIR)
-        and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])
-    )
+    found = []
+    for p in root.rglob("*"):
+        parts = p.relative_to(root).parts
+        if parts[0] in (ARCHIVE_DIR, REJECTED_DIR) or any(x.startswith(".") for x in parts[:-1]):
+            continue
+        if p.is_file():
+            found.append(p)
+        elif p.is_symlink() and not p.is_dir():
+            log.warning("%s: skipped, a link that leads to no file (dangling or a loop)", p)
+    return sorted(found)
 
 
 def load_landing(

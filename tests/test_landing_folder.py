@@ -391,3 +391,24 @@ def test_archived_and_rejected_folders_are_never_read_again(tmp_path):
         [],
     )
     assert batches(config) == before
+
+
+def test_links_that_lead_nowhere_are_skipped_with_a_warning_naming_them(tmp_path, caplog):
+    # GIVEN a deals file beside a dangling link and two links pointing at each other
+    config = make_config(tmp_path, archive=False)
+    landing = tmp_path / "landing"
+    land(config, "deals.csv", csv_text(D1))
+    (landing / "dangling.csv").symlink_to(landing / "gone.csv")
+    (landing / "loop_a.csv").symlink_to(landing / "loop_b.csv")
+    (landing / "loop_b.csv").symlink_to(landing / "loop_a.csv")
+    # WHEN the night runs
+    with caplog.at_level("WARNING", logger="extract.landing"):
+        summary = night(config, NIGHT_1)
+    # THEN the file loads, and each link is named in one warning
+    assert [r[:3] for r in raw_deals(config)] == [("D1", "Proposal", "1000.00")]
+    assert summary["files_loaded"] == 1
+    skipped = sorted(m for m in caplog.messages if "leads to no file" in m)
+    assert skipped == [
+        f"{landing / name}: skipped, a link that leads to no file (dangling or a loop)"
+        for name in ("dangling.csv", "loop_a.csv", "loop_b.csv")
+    ]
