@@ -254,28 +254,20 @@ def load_csv_file(
 
     layout = _file_layout(path, fmt, obj, fixed)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    readable = as_utf8(path, fmt)
-    # The file's rows live in temp tables while they are checked: a bounded buffer makes
-    # DuckDB spill them to disk, so memory stays flat however large the export.
-    con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
-    if stop_line is not None:
-        readable = _head(readable, stop_line - 1, delete=readable != path)
+    readable = _readable(con, path, fmt, stop_line)
 
     con.execute("begin transaction")
     try:
         batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
-        for table in _SCRATCH:
-            con.execute(f"drop table if exists {table}")
+        batch = _Batch(source_system, obj, source_file, batch_id, loaded_at)
+        _drop_scratch(con)
         _scan(con, readable, fmt, layout)
-        # Fixed values are the pipeline's own (e.g. a snapshot time), not the file's text.
-        as_read = replace(obj, kinds=tuple((c, k) for c, k in obj.kinds if c not in fixed))
-        _number_and_check(con, readable, as_read, fmt, layout.wide)
-        meta = [source_system, batch_id, loaded_at, source_file]
+        _number_and_check(con, readable, _as_read(obj, fixed), fmt, layout.wide)
         if previous:
             _supersede(con, source_system, obj, source_file, batch_id)
-        _merge(con, obj, meta)
-        _quarantine(con, obj, layout.wide, meta)
-        loaded, quarantined = _record_batch(con, obj, meta, sha)
+        _merge(con, batch)
+        _quarantine(con, batch, layout.wide)
+        loaded, quarantined = _record_batch(con, batch, sha)
         con.execute("commit")
     except duckdb.Error as exc:
         con.execute("rollback")
@@ -284,8 +276,7 @@ def load_csv_file(
         con.execute("rollback")
         raise
     finally:
-        for table in _SCRATCH:
-            con.execute(f"drop table if exists {table}")
+        _drop_scratch(con)
         if readable != path:
             readable.unlink(missing_ok=True)
     return FileLoad(
@@ -296,6 +287,22 @@ def load_csv_file(
         rows_quarantined=quarantined,
         batch_id=batch_id,
     )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One load of one file: the bookkeeping every row it writes carries."""
+
+    source_system: str
+    obj: RawObject
+    source_file: str
+    batch_id: int
+    loaded_at: datetime
+
+    @property
+    def meta(self) -> list:
+        """The values of the raw tables' load columns (_row_number aside), in their order."""
+        return [self.source_system, self.batch_id, self.loaded_at, self.source_file]
 
 
 @dataclass(frozen=True)
@@ -355,6 +362,26 @@ def _file_layout(path: Path, fmt: FileFormat, obj: RawObject, fixed: Mapping[str
     return _Layout(header=header, select_cols=select_cols, wide=wide)
 
 
+def _readable(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, stop_line: int | None
+) -> Path:
+    """The file as DuckDB reads it: UTF-8 and without the caller's trailer (a temp copy
+    when either changes it), read under a bounded memory buffer."""
+    readable = as_utf8(path, fmt)
+    # The file's rows live in temp tables while they are checked: a bounded buffer makes
+    # DuckDB spill them to disk, so memory stays flat however large the export.
+    con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    if stop_line is not None:
+        readable = _head(readable, stop_line - 1, delete=readable != path)
+    return readable
+
+
+def _drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temp tables of a file's load, so each file starts (and leaves) clean."""
+    for table in _SCRATCH:
+        con.execute(f"drop table if exists {table}")
+
+
 def _scan(con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, layout: _Layout) -> None:
     """Temp table `_read`: the file's records as text, each with its ordinal; the lines
     DuckDB cannot parse into `_rejects`."""
@@ -375,21 +402,29 @@ def _scan(con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, layout: _
     )
 
 
-def _merge(con: duckdb.DuckDBPyConnection, obj: RawObject, meta: list) -> None:
+def _as_read(obj: RawObject, fixed: Mapping[str, str]) -> RawObject:
+    """The object as the file's text is typed: without the kinds of the fixed columns."""
+    # Fixed values are the pipeline's own (e.g. a snapshot time), not the file's text.
+    return replace(obj, kinds=tuple((c, k) for c, k in obj.kinds if c not in fixed))
+
+
+def _merge(con: duckdb.DuckDBPyConnection, batch: _Batch) -> None:
     """The rows without a reason into the raw table, with their load metadata."""
+    obj = batch.obj
     cols = ", ".join(f'"{c}"' for c in obj.columns)
     con.execute(
         f"""insert into {obj.qualified} ({cols}, {", ".join(LOAD_COLUMNS)})
             select {cols}, ?, ?, ?, ?, _line from _incoming where _reason is null""",
-        meta,
+        batch.meta,
     )
 
 
 def _quarantine(
-    con: duckdb.DuckDBPyConnection, obj: RawObject, wide: Sequence[tuple[int, str]], meta: list
+    con: duckdb.DuckDBPyConnection, batch: _Batch, wide: Sequence[tuple[int, str]]
 ) -> None:
     """Rows with a reason, and lines DuckDB could not parse, into raw._quarantine with
     their line, reason and record as written."""
+    obj = batch.obj
     # The record as written: the file's text, from _read (only for rejected rows).
     as_written = [f'"{obj.label(c)}" := r."{c}"' for c in obj.file_columns]
     if obj.wide:
@@ -402,7 +437,7 @@ def _quarantine(
             from _incoming as i
             inner join _read as r on r._ord = i._ord
             where i._reason is not null""",
-        [*meta, obj.table],
+        [*batch.meta, obj.table],
     )
     con.execute(
         f"""insert into {RAW_SCHEMA}._quarantine
@@ -413,13 +448,11 @@ def _quarantine(
             from _rejects
             left join _units on _units.unit = _rejects.line
             group by _rejects.line""",
-        [*meta, obj.table],
+        [*batch.meta, obj.table],
     )
 
 
-def _record_batch(
-    con: duckdb.DuckDBPyConnection, obj: RawObject, meta: list, sha: str
-) -> tuple[int, int]:
+def _record_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, sha: str) -> tuple[int, int]:
     """The batch's row in raw._batches, with what it loaded and quarantined; returns both."""
     loaded, quarantined = con.execute(
         """select count(*) filter (where _reason is null),
@@ -427,10 +460,18 @@ def _record_batch(
                    + (select count(distinct line) from _rejects)
             from _incoming"""
     ).fetchall()[0]
-    source_system, batch_id, loaded_at, source_file = meta
     con.execute(
         f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, null)",
-        [batch_id, source_system, obj.table, source_file, sha, loaded, quarantined, loaded_at],
+        [
+            batch.batch_id,
+            batch.source_system,
+            batch.obj.table,
+            batch.source_file,
+            sha,
+            loaded,
+            quarantined,
+            batch.loaded_at,
+        ],
     )
     return loaded, quarantined
 
