@@ -10,6 +10,12 @@ quarantined as ambiguous.
 Typed columns are normalized at load: raw then holds plain decimals (`1234.50`), ISO dates
 (`2026-04-03`) and UTC timestamps (`2026-04-03T08:15:00.000000Z`), whatever the file wrote,
 so staging casts one way for every source. The file itself is kept as delivered.
+
+Typed values are also range-checked at load (`Plausible`): a date or timestamp outside a
+window around the night's as-of time (by default 30 years before to 5 years after) and
+an amount the warehouse cannot sum exactly are quarantined with the column and the reason,
+so that `9999-12-31` or `1e40` never reaches a mart. ISO-8601 is read strictly: four-digit
+years, hours 00-23, offsets within +-14:00, `Z` or a numeric offset only (no zone names).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import csv
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,6 +71,86 @@ class FileFormat:
 
 
 CANONICAL = FileFormat()
+
+# Strict ISO-8601 as text, before DuckDB reads it (DuckDB alone also takes hour 24, a
+# five-digit year, offsets past +-14:00 and zone names such as `Europe/Berlin` or `CET`).
+_ISO_DATE = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_ISO_ZONE = r"(Z|z|[+-](0\d|1[0-4])(:?[0-5]\d)?)"
+ISO_TIMESTAMP = (
+    _ISO_DATE + r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?\s?" + _ISO_ZONE + "?)?"
+)
+ISO_DATE = _ISO_DATE
+
+# The widest amount a raw value may hold: the warehouse keeps amounts as numeric(38, 6)
+# and divides sums of them at 16 decimal places (dbt_project/macros/money.sql), so a
+# million amounts below 10^15 still sum exactly.
+MAX_AMOUNT = Decimal(10) ** 15
+PLAUSIBLE_YEARS_BEFORE = 30
+PLAUSIBLE_YEARS_AFTER = 5
+
+
+@dataclass(frozen=True)
+class Plausible:
+    """The range a typed value must fall in to load: dates and timestamps on the days
+    `earliest` to `latest` (inclusive), amounts below `max_amount` in absolute value."""
+
+    earliest: date
+    latest: date
+    max_amount: Decimal = MAX_AMOUNT
+
+    @classmethod
+    def around(
+        cls,
+        as_of: datetime,
+        *,
+        years_before: int = PLAUSIBLE_YEARS_BEFORE,
+        years_after: int = PLAUSIBLE_YEARS_AFTER,
+        max_amount: Decimal = MAX_AMOUNT,
+    ) -> Plausible:
+        """The window around a night's as-of date (its day, give or take whole years)."""
+        day = as_of.date()
+        return cls(_years_from(day, -years_before), _years_from(day, years_after), max_amount)
+
+    def describe_dates(self) -> str:
+        return f"{self.earliest.isoformat()} to {self.latest.isoformat()}"
+
+
+def _years_from(day: date, years: int) -> date:
+    """The same day `years` years away (29 February becomes the 28th in other years)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def validate_plausible(value: Any, where: Any, key: str = "plausible") -> dict:
+    """The `plausible:` mapping of a file source's config: years_before, years_after (the
+    date window around the as-of) and max_amount."""
+    raw = where.mapping(value or {}, key, optional={"years_before", "years_after", "max_amount"})
+    out: dict[str, Any] = {}
+    for name, default in (
+        ("years_before", PLAUSIBLE_YEARS_BEFORE),
+        ("years_after", PLAUSIBLE_YEARS_AFTER),
+    ):
+        years = raw.get(name, default)
+        if isinstance(years, bool) or not isinstance(years, int) or not 0 <= years <= 200:
+            raise where.error(
+                f"{key}.{name}", f"must be a whole number of years 0-200, got {years!r}"
+            )
+        out[name] = years
+    amount = raw.get("max_amount", MAX_AMOUNT)
+    try:
+        amount = Decimal(str(amount))
+    except ArithmeticError:
+        amount = Decimal(-1)
+    if isinstance(raw.get("max_amount"), bool) or not 0 < amount <= MAX_AMOUNT:
+        raise where.error(
+            f"{key}.max_amount",
+            f"must be a number above 0 and at most 10^15, got {raw.get('max_amount')!r}",
+        )
+    out["max_amount"] = amount
+    return out
+
 
 FORMAT_KEYS = {
     "delimiter",
@@ -186,9 +274,12 @@ class TypedSql:
     reason: str | None
 
 
-def typed_sql(kind: str, col: str, label: str, fmt: FileFormat) -> TypedSql:
+def typed_sql(
+    kind: str, col: str, label: str, fmt: FileFormat, plausible: Plausible | None = None
+) -> TypedSql:
     """The SQL reading a text column `col` of kind `kind` under `fmt` (see TypedSql): the
-    normalized text (NULL if blank or not parsable) and the reason it does not parse."""
+    normalized text (NULL if blank or not parsable) and the reason it does not parse or,
+    with `plausible`, falls outside its range."""
     if kind not in KINDS:
         raise ValueError(f"column {col!r}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
     if kind == TEXT:
@@ -200,12 +291,21 @@ def typed_sql(kind: str, col: str, label: str, fmt: FileFormat) -> TypedSql:
         what = (
             "is not a number" if fmt == CANONICAL else f"is not an amount ({fmt.describe_number()})"
         )
+        out_of_range = ""
+        if plausible is not None:
+            limit = f"(less than {plausible.max_amount:,.0f} either way)"
+            # Exact, in the warehouse's type; digits past it do not cast at all (NULL).
+            within = f'abs(try_cast("{col}__n" as decimal(38, 6))) < {plausible.max_amount:f}'
+            out_of_range = (
+                f"when not coalesce({within}, false) then "
+                f"{_sql_text(f'{label} is beyond the plausible amount {limit}: ')} || {shown} "
+            )
         return TypedSql(
             value,
             ((f"{col}__n", _number_sql(v, fmt)),),
             f'"{col}__n"',
             f'case when {v} is not null and "{col}__n" is null '
-            f"then {_sql_text(label + ' ' + what + ': ')} || {shown} end",
+            f"then {_sql_text(label + ' ' + what + ': ')} || {shown} {out_of_range}end",
         )
     formats = (*fmt.timestamp_formats, *fmt.date_formats) if kind == TIMESTAMP else fmt.date_formats
     expected = f"a {kind} in format {' or '.join(formats)}" if formats else f"an ISO-8601 {kind}"
@@ -221,16 +321,32 @@ def typed_sql(kind: str, col: str, label: str, fmt: FileFormat) -> TypedSql:
             f"{_sql_text(f'{label} is a local time that does not exist in {fmt.timezone}')}"
             f" || ' (clocks skipped it): ' || {shown} "
         )
+    normalized = f"case when len({cands}) = 1 then {cands}[1] end"
+    out_of_range = ""
+    if plausible is not None:
+        # Whole days, inclusive: a timestamp up to the midnight (UTC) after the latest day.
+        first, last = plausible.earliest.isoformat(), plausible.latest.isoformat()
+        if kind == DATE:
+            reading = f"cast({normalized} as date)"
+            outside = f"{reading} < date '{first}' or {reading} > date '{last}'"
+        else:
+            reading = f"cast({normalized} as timestamptz)"
+            outside = (
+                f"{reading} < timestamptz '{first}'"
+                f" or {reading} >= timestamptz '{last}' + interval 1 day"
+            )
+        window = f" is outside the plausible dates ({plausible.describe_dates()}): "
+        out_of_range = f"when {outside} then {_sql_text(label + window)} || {shown} "
     return TypedSql(
         value,
         tuple(readings),
-        f"case when len({cands}) = 1 then {cands}[1] end",
+        normalized,
         f"case when {v} is null then null {skipped}"
         f"when len({cands}) = 0 then {_sql_text(label + ' is not ' + expected + ': ')}"
         f" || {shown} "
         f"when len({cands}) > 1 then {_sql_text(label + ' is ambiguous: ')} || {shown}"
         f" || ' reads as ' || array_to_string(list_sort({cands}), ' or ') "
-        f"|| {_sql_text(' under ' + under)} end",
+        f"|| {_sql_text(' under ' + under)} {out_of_range}end",
     )
 
 
@@ -258,24 +374,26 @@ def _candidates_sql(kind: str, value: str, fmt: FileFormat, *, zone_checked: boo
     skipped (spring forward) none; `zone_checked=False` reads either as DuckDB would.
     """
     readings: list[str] = []
+    iso_date = f"case when regexp_full_match({value}, '{ISO_DATE}') then {value} end"
+    iso = f"case when regexp_full_match({value}, '{ISO_TIMESTAMP}') then {value} end"
     if kind == DATE:
         if not fmt.date_formats:
-            readings.append(f"strftime(try_cast({value} as date), '%Y-%m-%d')")
+            readings.append(f"strftime(try_cast({iso_date} as date), '%Y-%m-%d')")
         for f in fmt.date_formats:
             readings.append(f"strftime(try_strptime({value}, {_sql_text(f)}), '%Y-%m-%d')")
     else:  # TIMESTAMP: timestamp formats, then dates (midnight), in the source's zone
         if not fmt.timestamp_formats and not fmt.date_formats and fmt.timezone == "UTC":
             # ISO-8601 in UTC (the canonical format): the text stays as written.
-            kept = f"case when try_cast({value} as timestamptz) is not null then {value} end"
+            kept = f"case when try_cast({iso} as timestamptz) is not null then {value} end"
             return f"list_filter([{kept}], lambda x: x is not null)"
         if not fmt.timestamp_formats:
             # An offset follows a time; a date's own `-29` is no offset.
             zone = r"(Z|[+-]\d{2}(:?\d{2})?)"
             offset = f"regexp_matches({value}, ':\\d{{2}}(\\.\\d+)?\\s?{zone}$')"
             readings.append(
-                f"case when {offset} then {_utc_text(f'try_cast({value} as timestamptz)')} end"
+                f"case when {offset} then {_utc_text(f'try_cast({iso} as timestamptz)')} end"
             )
-            naive = f"try_cast({value} as timestamp)"
+            naive = f"try_cast({iso} as timestamp)"
             readings += [
                 f"case when not {offset} then {r} end"
                 for r in _local_readings(naive, fmt, zone_checked)

@@ -20,6 +20,9 @@ files through `load_landing`, so they all behave alike:
   each of its records is quarantined with that reason (so loaded + quarantined = the
   file's records), and the night goes on. Without archiving, the task fails naming
   every broken file after loading the others.
+- **Values are range-checked against the night's as-of time** (`plausible:`): dates
+  outside a window of years around it, and amounts beyond the warehouse's, are
+  quarantined (extract.file_formats.Plausible).
 """
 
 from __future__ import annotations
@@ -31,13 +34,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from extract.errors import LoadError
-from extract.file_formats import CANONICAL, FileFormat, validate_format
+from extract.file_formats import (
+    CANONICAL,
+    MAX_AMOUNT,
+    PLAUSIBLE_YEARS_AFTER,
+    PLAUSIBLE_YEARS_BEFORE,
+    FileFormat,
+    Plausible,
+    validate_format,
+    validate_plausible,
+)
 from extract.warehouse import (
     RAW_SCHEMA,
     FileLoad,
@@ -56,7 +69,7 @@ _IN_PROGRESS = re.compile(
     r"(^[.~])|(^~\$)|\.(tmp|temp|part|partial|crdownload|filepart|download|!ut)$", re.I
 )
 
-LANDING_KEYS = {"landing_dir", "archive", "settle_seconds", "format"}
+LANDING_KEYS = {"landing_dir", "archive", "settle_seconds", "format", "plausible"}
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,26 @@ class Landing:
     archive: bool = False
     settle_seconds: int = 0
     fmt: FileFormat = CANONICAL
+    # `plausible:` the window of years around the as-of that dates must fall in, and the
+    # largest amount
+    years_before: int = PLAUSIBLE_YEARS_BEFORE
+    years_after: int = PLAUSIBLE_YEARS_AFTER
+    max_amount: Decimal = MAX_AMOUNT
+
+    def plausible_at(self, as_of: datetime) -> Plausible:
+        """The range a night's values must fall in: a window of years around its as-of."""
+        return Plausible.around(
+            as_of,
+            years_before=self.years_before,
+            years_after=self.years_after,
+            max_amount=self.max_amount,
+        )
 
 
 def validate_landing(settings: dict[str, Any], where: Any, extra: set[str] = frozenset()) -> dict:
     """The landing keys of a file source's config (`landing_dir`, `archive`,
-    `settle_seconds`, `format`) plus the source type's own optional `extra` keys."""
+    `settle_seconds`, `format`, `plausible`) plus the source type's own optional `extra`
+    keys."""
     where.mapping(settings, "", required={"landing_dir"}, optional=(LANDING_KEYS | extra))
     archive = settings.get("archive", False)
     if not isinstance(archive, bool):
@@ -84,6 +112,7 @@ def validate_landing(settings: dict[str, Any], where: Any, extra: set[str] = fro
         archive=archive,
         settle_seconds=settle,
         fmt=validate_format(settings.get("format"), where),
+        **validate_plausible(settings.get("plausible"), where),
     )
     return {
         **{k: v for k, v in settings.items() if k in extra},
@@ -139,6 +168,7 @@ def load_landing(
         raise LoadError(f"{source.name}: landing folder {root} does not exist")
     now = time.time()  # file-system age only: whether a writer may still be busy
     day = f"{as_of:%Y-%m-%d}"
+    plausible = landing.plausible_at(as_of)
     for path in candidate_files(landing):
         rel = path.relative_to(root).as_posix()
         if in_progress(path):
@@ -178,6 +208,7 @@ def load_landing(
                 fixed=fixed,
                 stop_line=stop_line,
                 sha=sha,
+                plausible=plausible,
             )
         except LoadError as exc:
             if not landing.archive:

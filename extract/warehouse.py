@@ -18,6 +18,7 @@ from extract.errors import LoadError
 from extract.file_formats import (
     CANONICAL,
     FileFormat,
+    Plausible,
     as_utf8,
     header_cells,
     typed_sql,
@@ -232,6 +233,7 @@ def load_csv_file(
     fixed: Mapping[str, str] | None = None,
     stop_line: int | None = None,
     sha: str | None = None,
+    plausible: Plausible | None = None,
 ) -> FileLoad:
     """Bulk-load one CSV file into its raw table, idempotently.
 
@@ -245,6 +247,8 @@ def load_csv_file(
     the file's lines from that one on are a trailer the caller recognized (a report
     export's footer) and are not read; the file's identity is still its whole content.
     `sha`: the file's SHA-256 when the caller has it already (one read of a large file).
+    `plausible`: the range typed values must fall in (extract.file_formats.Plausible); a
+    value outside it is the row's reason, like one that does not parse.
     """
     fixed = dict(fixed or {})
     sha = sha or file_sha256(path)
@@ -254,7 +258,7 @@ def load_csv_file(
 
     layout = _file_layout(path, fmt, obj, fixed)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    readable = _readable(con, path, fmt, stop_line)
+    readable, lines = _readable(con, path, fmt, stop_line)
 
     con.execute("begin transaction")
     try:
@@ -262,7 +266,7 @@ def load_csv_file(
         batch = _Batch(source_system, obj, source_file, batch_id, loaded_at)
         _drop_scratch(con)
         _scan(con, readable, fmt, layout)
-        _number_and_check(con, readable, _as_read(obj, fixed), fmt, layout.wide)
+        _number_and_check(con, lines, _as_read(obj, fixed), fmt, layout.wide, plausible)
         if previous:
             _supersede(con, source_system, obj, source_file, batch_id)
         _merge(con, batch)
@@ -364,16 +368,44 @@ def _file_layout(path: Path, fmt: FileFormat, obj: RawObject, fixed: Mapping[str
 
 def _readable(
     con: duckdb.DuckDBPyConnection, path: Path, fmt: FileFormat, stop_line: int | None
-) -> Path:
-    """The file as DuckDB reads it: UTF-8 and without the caller's trailer (a temp copy
-    when either changes it), read under a bounded memory buffer."""
+) -> tuple[Path, Records]:
+    """The file as DuckDB reads it, with its records: UTF-8, without the caller's trailer
+    and with one kind of line break (a temp copy when any of these changes it), read under
+    a bounded memory buffer."""
     readable = as_utf8(path, fmt)
     # The file's rows live in temp tables while they are checked: a bounded buffer makes
     # DuckDB spill them to disk, so memory stays flat however large the export.
     con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
     if stop_line is not None:
         readable = _head(readable, stop_line - 1, delete=readable != path)
-    return readable
+    return _one_line_break(readable, fmt.quote, delete=readable != path)
+
+
+def _one_line_break(path: Path, quote: str, *, delete: bool) -> tuple[Path, Records]:
+    """The file and its records; when it mixes line breaks (CRLF, LF, a lone CR), a temp
+    copy where each of them is LF, so that DuckDB, which reads one kind per file, splits
+    every record, and a line is what an editor shows. `delete` removes `path`, itself a
+    temp copy, when a copy replaces it."""
+    records = scan_records(path, quote)
+    if not records.mixed_breaks:
+        return path, records
+    log.info("%s mixes line breaks (CRLF, LF, CR): read with LF for each", path)
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".csv", prefix="breaks-", delete=False)
+    with path.open("rb") as src, handle as dst:
+        carry = b""
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            chunk = carry + chunk
+            # A CR at the end of a chunk may be the first half of a CRLF.
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            dst.write(_BREAK.sub(b"\n", chunk[: len(chunk) - len(carry)]))
+        dst.write(_BREAK.sub(b"\n", carry))
+    if delete:
+        path.unlink(missing_ok=True)
+    copy = Path(handle.name)
+    return copy, scan_records(copy, quote)
+
+
+_BREAK = re.compile(rb"\r\n?")
 
 
 def _drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
@@ -489,19 +521,21 @@ def reject_file(
 ) -> FileLoad:
     """Record a file that cannot be loaded at all: each of its records is quarantined with
     the file's reason and line, so loaded (0) + quarantined = the file's records."""
-    first_lines, blanks = scan_records(path, fmt.quote)
+    readable, records = _one_line_break(path, fmt.quote, delete=False)
     wanted = {
         line
-        for line, blank in zip(first_lines, blanks, strict=True)
+        for line, blank in zip(records.first_lines, records.blanks, strict=True)
         if line > fmt.header_line and not blank
     }
     texts: dict[int, str] = {}
-    with path.open("rb") as fh:
+    with readable.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             if number in wanted:
                 texts[number] = line.rstrip(b"\r\n").decode(
                     "utf-8" if fmt.is_utf8 else fmt.encoding, errors="replace"
                 )
+    if readable != path:
+        readable.unlink(missing_ok=True)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
@@ -575,7 +609,16 @@ def _current_batch(
     return rows[0] if rows else None
 
 
-def scan_records(path: Path, quote: str = '"') -> tuple[list[int], list[bool]]:
+@dataclass(frozen=True)
+class Records:
+    """A file's record units (see scan_records)."""
+
+    first_lines: list[int]  # the line each unit starts on
+    blanks: list[bool]  # whether it is a blank line
+    mixed_breaks: bool  # records end in more than one kind of line break, or a lone CR
+
+
+def scan_records(path: Path, quote: str = '"') -> Records:
     """The file's record units: for each, its first line in the file and whether blank.
 
     DuckDB numbers rejected records by "line", counting a quoted field that spans lines as
@@ -584,12 +627,18 @@ def scan_records(path: Path, quote: str = '"') -> tuple[list[int], list[bool]]:
     record (or is a blank line) when the quotes before it are balanced, and the n-th such
     line is DuckDB's line n. Read as bytes (the quote is one byte in UTF-8 and in every
     encoding a file source may declare), so no byte can make the scan fail.
+
+    It also tells whether the records end in both CRLF and LF (a line break inside quotes
+    is part of a value and does not count) or a line holds a lone CR, which an editor
+    shows as a line break too.
     """
     mark = quote.encode()
     first_lines: list[int] = []
     blanks: list[bool] = []
     quotes = 0
     line_no = 0
+    ends: set[bytes] = set()
+    lone_cr = False
     with path.open("rb") as fh:
         for line in fh:
             line_no += 1
@@ -597,40 +646,45 @@ def scan_records(path: Path, quote: str = '"') -> tuple[list[int], list[bool]]:
                 first_lines.append(line_no)
                 blanks.append(not line.strip(b"\r\n"))
             quotes += line.count(mark)
-    return first_lines, blanks
+            if b"\r" in line:
+                lone_cr = lone_cr or line.count(b"\r") > line.endswith(b"\r\n")
+            if quotes % 2 == 0:
+                ends.add(b"\r\n" if line.endswith(b"\r\n") else line[-1:])
+    mixed = lone_cr or {b"\r\n", b"\n"} <= ends
+    return Records(first_lines, blanks, mixed)
 
 
-def record_units(con: duckdb.DuckDBPyConnection, path: Path, quote: str = '"') -> None:
+def record_units(con: duckdb.DuckDBPyConnection, records: Records) -> None:
     """Temp table `_units` (unit, file_line, is_blank) from scan_records."""
-    first_lines, blanks = scan_records(path, quote)
     con.execute("create temp table _units (unit bigint, file_line bigint, is_blank boolean)")
-    if first_lines:
+    if records.first_lines:
         con.execute(
             "insert into _units select unnest(range(1, ? + 1)), unnest(?), unnest(?)",
-            [len(first_lines), first_lines, blanks],
+            [len(records.first_lines), records.first_lines, records.blanks],
         )
 
 
 def _number_and_check(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    records: Records,
     obj: RawObject,
     fmt: FileFormat,
     wide: Sequence[tuple[int, str]],
+    plausible: Plausible | None = None,
 ) -> None:
     """Give every record its line in the file, normalize typed values and apply the
     checks, into `_incoming`.
 
     Accepted record k is the k-th record unit (see record_units) that is neither blank,
     nor the header or a line above it, nor rejected. A value that does not parse under the
-    format is the row's reason, with those of the object's checks (run over the normalized
-    values).
+    format (or falls outside `plausible`) is the row's reason, with those of the object's
+    checks (run over the normalized values).
     """
-    record_units(con, path, fmt.quote)
+    record_units(con, records)
     columns = [(c, obj.kind(c), obj.label(c)) for c in obj.file_columns]
     if obj.wide:
         columns += [(f"_wide{i}", obj.wide.kind, name) for i, name in wide]
-    typed = {col: typed_sql(kind, col, label, fmt) for col, kind, label in columns}
+    typed = {col: typed_sql(kind, col, label, fmt, plausible) for col, kind, label in columns}
     values = [f'{t.value[1]} as "{t.value[0]}"' for t in typed.values() if t.value]
     readings = [f'{sql} as "{alias}"' for t in typed.values() for alias, sql in t.readings]
     # A value that does not parse keeps its text, so the checks still see it (a rejected
@@ -721,6 +775,23 @@ def one_of_check(col: str, allowed: Sequence[str]) -> Check:
     return Check(
         f"""coalesce(lower(trim("{col}")), '') not in ({values})""",
         f"'{col} must be one of {'|'.join(allowed)}: ' || {quoted(col)}",
+    )
+
+
+def not_before(
+    later: str, earlier: str, *, labels: Mapping[str, str] | None = None, by_day: bool = False
+) -> Check:
+    """`later` must not precede `earlier` (both timestamps, normalized by their kind; a
+    blank one passes). `by_day`: `later` is a day picked in a calendar (midnight in the
+    source's zone) and `earlier` a moment, as a CRM's close date and create date: only a
+    day before the day of `earlier` is wrong, i.e. a full day or more before it."""
+    labels = labels or {}
+    a, b = (f'try_cast(trim("{c}") as timestamptz)' for c in (later, earlier))
+    bad = f"{a} + interval 1 day <= {b}" if by_day else f"{a} < {b}"
+    return Check(
+        bad,
+        f"'{labels.get(later, later)} ' || {quoted(later)}"
+        f" || ' is before {labels.get(earlier, earlier)} ' || {quoted(earlier)}",
     )
 
 

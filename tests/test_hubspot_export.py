@@ -284,7 +284,7 @@ def test_loaded_values_of_a_hand_written_export(tmp_path):
 def test_bad_values_are_quarantined_with_column_and_reason(tmp_path):
     from night.tasks import extract_source
 
-    # GIVEN an export (with a Currency column) with one good row and six bad ones
+    # GIVEN an export (with a Currency column) with two good rows and ten bad ones
     landing = tmp_path / "landing"
     landing.mkdir()
     (landing / "deals.csv").write_text(
@@ -298,15 +298,27 @@ def test_bad_values_are_quarantined_with_column_and_reason(tmp_path):
         "ABC,Bad id,Sales Pipeline,Appointment Scheduled,,,,01/02/2026 10:00,,,,,,\n"
         # 01:30 on 2025-11-02 happened twice in New York (clocks went back at 02:00).
         "206,Ambiguous,Sales Pipeline,Appointment Scheduled,,,,11/02/2025 01:30,,,,,,\n"
-        "207,Bad currency,Sales Pipeline,Appointment Scheduled,5,EURO,,01/02/2026 10:00,,,,,,\n",
+        "207,Bad currency,Sales Pipeline,Appointment Scheduled,5,EURO,,01/02/2026 10:00,,,,,,\n"
+        # Closed on the day before it was created; then on the same day, hours earlier
+        # (a close date is a calendar day: midnight), which is fine.
+        "208,Closed early,Sales Pipeline,Closed Won,5,USD,03/14/2026,03/15/2026 00:00,,,,,,\n"
+        "209,Same day,Sales Pipeline,Closed Won,5,USD,03/15/2026,03/15/2026 23:59,,,,,,\n"
+        # Amounts and dates outside any real range (the night is as of 2026-07-01).
+        "210,Huge,Sales Pipeline,Appointment Scheduled,1e40,USD,,01/02/2026 10:00,,,,,,\n"
+        '211,Huge too,Sales Pipeline,Appointment Scheduled,"1,000,000,000,000,000",USD,,'
+        "01/02/2026 10:00,,,,,,\n"
+        "212,Far future,Sales Pipeline,Closed Won,5,USD,12/31/9999,01/02/2026 10:00,,,,,,\n",
         encoding="utf-8",
     )
     config = _config(tmp_path / "night", _hand_written_source("hs", landing))
     # WHEN the source extracts
     summary = extract_source("hs", as_of=_as_of(), config=config)
     # THEN the good row loads and each bad one is quarantined naming column and value
-    assert (summary["rows_loaded"], summary["rows_quarantined"]) == (1, 6)
-    assert _query(config, "select record_id from raw.hubspot_export__deals") == [("201",)]
+    assert (summary["rows_loaded"], summary["rows_quarantined"]) == (2, 10)
+    assert _query(config, "select record_id from raw.hubspot_export__deals order by 1") == [
+        ("201",),
+        ("209",),
+    ]
     quarantined = _query(
         config,
         """select line_number, reason from raw._quarantine
@@ -332,6 +344,21 @@ def test_bad_values_are_quarantined_with_column_and_reason(tmp_path):
             " America/New_York",
         ),
         (8, "Currency is not a 3-letter currency code: 'EURO'"),
+        (
+            9,
+            "Close Date '2026-03-14T04:00:00.000000Z' is before Create Date"
+            " '2026-03-15T04:00:00.000000Z'",
+        ),
+        (11, "Amount is not an amount (decimal '.', thousands ','): '1e40'"),
+        (
+            12,
+            "Amount is beyond the plausible amount (less than 1,000,000,000,000,000 either"
+            " way): '1,000,000,000,000,000'",
+        ),
+        (
+            13,
+            "Close Date is outside the plausible dates (1996-07-01 to 2031-07-01): '12/31/9999'",
+        ),
     ]
 
 

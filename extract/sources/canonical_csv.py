@@ -25,6 +25,7 @@ from extract.warehouse import (
     RawObject,
     blank,
     currency_check,
+    not_before,
     one_of_check,
     quoted,
     require,
@@ -80,14 +81,7 @@ DEALS = RawObject(
             f"{_status} = 'open' and not {blank('closed_at')}",
             "'open deal has closed_at: ' || " + quoted("closed_at"),
         ),
-        Check(
-            'try_cast(trim("closed_at") as timestamptz)'
-            ' < try_cast(trim("created_at") as timestamptz)',
-            "'closed_at ' || "
-            + quoted("closed_at")
-            + " || ' is before created_at ' || "
-            + quoted("created_at"),
-        ),
+        not_before("closed_at", "created_at"),
     ),
     kinds=(
         ("amount", NUMBER),

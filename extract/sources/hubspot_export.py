@@ -38,6 +38,7 @@ from extract.warehouse import (
     RawObject,
     Wide,
     blank,
+    not_before,
     quoted,
     read_header,
 )
@@ -90,6 +91,8 @@ DEALS = RawObject(
         Check(blank("pipeline"), "'Pipeline is empty'"),
         Check(blank("deal_stage"), "'Deal Stage is empty'"),
         Check(blank("create_date"), "'Create Date is empty'"),
+        # A close date is a day picked in a calendar: only a day before creation is wrong.
+        not_before("close_date", "create_date", labels=dict(_LABELS), by_day=True),
         Check(
             f"""not {blank("currency")}
                 and not regexp_full_match(trim("currency"), '[A-Za-z]{{3}}')""",

@@ -327,6 +327,52 @@ def corpus() -> dict[str, bytes]:
         ),
     )
 
+    # -- values outside any real range (as of 2026-11-27: dates 1996-11-27 to 2031-11-27)
+    text(
+        "deals__implausible_values.csv",
+        rows(
+            "deal_id,pipeline,stage,status,amount,currency,created_at,closed_at,updated_at",
+            "D601,direct,Won,won,1" + "0" * 40 + ",EUR,2026-03-01T10:00:00Z,2026-03-09T10:00:00Z,",
+            "D602,direct,Proposal,open,999999999999999.99,EUR,2026-03-01T10:00:00Z,,",
+            "D603,direct,Proposal,open,-1000000000000000,EUR,2026-03-01T10:00:00Z,,",
+            "D604,direct,Won,won,100,EUR,2026-03-01T10:00:00Z,9999-12-31T00:00:00Z,",
+            "D605,direct,Proposal,open,100,EUR,0001-01-01T00:00:00Z,,",
+            "D606,direct,Proposal,open,100,EUR,2026-03-01T24:00:00Z,,",
+            "D607,direct,Proposal,open,100,EUR,2026-03-01T10:00:00+25:00,,",
+            "D608,direct,Proposal,open,100,EUR,2026-03-01 10:00:00 Europe/Berlin,,",
+            "D609,direct,Proposal,open,100,EUR,2026-03-01 10:00:00 CET,,",
+            "D610,direct,Proposal,open,100,EUR,10000-01-01T00:00:00Z,,",
+            "D611,direct,Won,won,100,EUR,2026-03-05T10:00:00Z,2026-03-01T10:00:00Z,",
+            "D612,direct,Proposal,open,100,EUR,1996-11-27T00:00:00Z,,",
+            "D613,direct,Proposal,open,100,EUR,1996-11-26T23:59:59Z,,",
+            "D614,direct,Proposal,open,100,EUR,2026-03-01T10:00:00+14:00,,",
+            "D615,direct,Lost,lost,100,EUR,2026-03-01T10:00:00Z,2031-11-27T23:59:59Z,",
+            "D616,direct,Proposal,open,100,EUR,2026-03-01T10:00:00Z,,2031-11-28T00:00:00Z",
+        ),
+    )
+    text(
+        "spend__implausible_dates.csv",
+        rows(
+            "date,channel,category,amount,currency",
+            "1970-01-01,Google Ads,marketing,10.00,EUR",
+            "2031-11-27,Google Ads,marketing,11.00,EUR",
+            "2031-11-28,Google Ads,marketing,12.00,EUR",
+            "2026-3-1,Google Ads,marketing,13.00,EUR",
+            "2026-03-01T10:00:00Z,Google Ads,marketing,14.00,EUR",
+            "1996-11-27,Google Ads,marketing,15.00,EUR",
+        ),
+    )
+    # One file, three kinds of line break (a spreadsheet saved over a script's output):
+    # CRLF after the header, LF, a lone CR, an LF inside quotes, CRLF, no final break.
+    files["activities__mixed_line_breaks.csv"] = (
+        b"activity_id,deal_id,activity_type,occurred_at,owner_id\r\n"
+        b"A21,D1,call,2026-03-01T10:00:00Z,u1\n"
+        b"A22,D1,email,2026-03-02T10:00:00Z,u1\r"
+        b'A23,D1,"note\nmore",2026-03-03T10:00:00Z,u2\r\n'
+        b"A24,D2,email,yesterday,u2\n"
+        b"A25,D2,meeting,2026-03-04T10:00:00Z,u2"
+    )
+
     # -- reference data -----------------------------------------------------------------
     text(
         "deals__unknown_stage.csv",

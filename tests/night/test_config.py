@@ -267,8 +267,25 @@ def _duplicate_source(data: dict) -> None:
         pytest.param(
             _rename_landing,
             "sources[0].landing: unknown key "
-            "(allowed here: archive, format, landing_dir, settle_seconds)",
+            "(allowed here: archive, format, landing_dir, plausible, settle_seconds)",
             id="unknown-source-key",
+        ),
+        pytest.param(
+            _set("sources", 0, "plausible", value={"years_before": -1}),
+            "sources[0].plausible.years_before: must be a whole number of years 0-200, got -1",
+            id="negative-plausible-years",
+        ),
+        pytest.param(
+            _set("sources", 0, "plausible", value={"max_amount": "1e16"}),
+            "sources[0].plausible.max_amount: must be a number above 0 and at most 10^15,"
+            " got '1e16'",
+            id="plausible-amount-past-the-warehouse",
+        ),
+        pytest.param(
+            _set("sources", 0, "plausible", value={"years": 3}),
+            "sources[0].plausible.years: unknown key "
+            "(allowed here: max_amount, years_after, years_before)",
+            id="unknown-plausible-key",
         ),
         pytest.param(
             _set("sources", 0, "landing_dir", value=""),

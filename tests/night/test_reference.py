@@ -160,6 +160,26 @@ def test_a_value_of_the_wrong_type_fails_naming_file_line_and_column(
     assert str(excinfo.value) == f"{config.reference[name]}, {message}"
 
 
+def test_a_reference_file_mixing_line_breaks_loads_and_errors_name_the_editor_line(tmp_path):
+    # GIVEN reference files edited on two systems: CRLF, LF and a lone CR in one file
+    mixed = "month,currency,rate_to_reporting\r\n2026-01-01,USD,0.92\n2026-01-01,EUR,1\r"
+    config = make_config(tmp_path, {**REFERENCE, "fx_rates": mixed})
+    # WHEN loaded THEN every line is a row
+    assert load(config)["fx_rates"] == 2
+    assert tables(config)["fx_rates"] == [
+        (date(2026, 1, 1), "EUR", Decimal("1.0000000000")),
+        (date(2026, 1, 1), "USD", Decimal("0.9200000000")),
+    ]
+    # ... and a bad value after the lone CR is named at the line an editor shows
+    bad = mixed + "2026-02-01,USD,n/a\r\n"
+    config = make_config(tmp_path, {**REFERENCE, "fx_rates": bad})
+    with pytest.raises(ConfigError) as excinfo:
+        load(config)
+    assert str(excinfo.value) == (
+        f"{config.reference['fx_rates']}, line 4, column rate_to_reporting: 'n/a' is not a number"
+    )
+
+
 def test_reference_file_missing_a_column_fails_naming_file_and_column(tmp_path):
     config = make_config(
         tmp_path, {**REFERENCE, "fx_rates": "month,currency,rate\n2026-01-01,USD,0.92\n"}
