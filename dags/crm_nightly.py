@@ -11,6 +11,8 @@ publish the marts atomically to the file BI tools read.
   `{"as_of": "2026-06-01T00:00:00Z"}` as conf to rebuild a given night.
 - A night whose inputs did not change since the last build skips the build and publish;
   `{"full_refresh": true}` as conf rebuilds and republishes all the same.
+- Publish refuses marts that moved too far from the published ones (config
+  `publish_guard`); `{"accept_publish_guard": true}` as conf accepts them for that run.
 - A failed extract or dbt test stops the night before publish: BI keeps yesterday's marts.
 """
 
@@ -75,6 +77,11 @@ def _full_refresh() -> bool:
             type="boolean",
             description="Rebuild and republish even if nothing changed since the last build.",
         ),
+        "accept_publish_guard": Param(
+            False,
+            type="boolean",
+            description="Publish even if the marts moved past the publish guard's limits.",
+        ),
     },
     default_args={
         "owner": "data",
@@ -106,6 +113,7 @@ def crm_nightly():
             as_of=_as_of(),
             run_id=get_current_context()["run_id"],
             full_refresh=_full_refresh(),
+            accept_publish_guard=bool(get_current_context()["params"].get("accept_publish_guard")),
         )
 
     extracts = [

@@ -33,6 +33,19 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class PublishGuard:
+    """How far tonight's marts may move from the published ones before publish refuses
+    (night/publish.py); a fraction of the published figure, None: not checked."""
+
+    deal_count_drop: float | None = 0.2  # deals in fct_deals fall by more than this
+    open_pipeline_change: float | None = 0.5  # open pipeline amount moves more, either way
+    won_amount_change: float | None = 0.05  # a closed month's won amount moves more
+
+
+GUARD_KEYS = ("deal_count_drop", "open_pipeline_change", "won_amount_change")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     reporting_currency: str
@@ -42,6 +55,7 @@ class PipelineConfig:
     state_dir: Path
     reference: dict[str, Path]
     sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
+    publish_guard: PublishGuard = field(default_factory=PublishGuard)
 
     @property
     def published_path(self) -> Path:
@@ -83,7 +97,7 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         data,
         "",
         required={"reporting_currency", "warehouse", "sources"},
-        optional={"schedule", "reference"},
+        optional={"schedule", "reference", "publish_guard"},
     )
     currency = where.string(top["reporting_currency"], "reporting_currency")
     if not _CURRENCY.match(currency):
@@ -108,6 +122,8 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         else DEFAULT_REFERENCE_DIR / f"{name}.csv"
         for name in REFERENCE_NAMES
     }
+
+    publish_guard = _publish_guard(top.get("publish_guard"), where)
 
     raw_sources = top["sources"]
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -142,7 +158,27 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         state_dir=state_dir,
         reference=reference,
         sources=tuple(sources),
+        publish_guard=publish_guard,
     )
+
+
+def _publish_guard(value: Any, where: _Where) -> PublishGuard:
+    """`publish_guard:` thresholds as fractions (0.2 = 20%), `off` for one, or `off` whole."""
+    if value in ("off", False):
+        return PublishGuard(None, None, None)
+    raw = where.mapping(value or {}, "publish_guard", optional=set(GUARD_KEYS))
+    limits = {}
+    for name in GUARD_KEYS:
+        limit = raw.get(name, getattr(PublishGuard(), name))
+        if limit in ("off", False):
+            limit = None
+        elif isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+            raise where.error(
+                f"publish_guard.{name}",
+                f"must be a fraction above 0 (0.2 = 20%) or off, got {limit!r}",
+            )
+        limits[name] = None if limit is None else float(limit)
+    return PublishGuard(**limits)
 
 
 class _Where:

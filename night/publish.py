@@ -7,6 +7,13 @@ DuckDB 1.x can open it), synced to disk, and renamed over the published file. A 
 atomic: a reader opens either the old file or the new one, never a half-written one, and a
 reader that already has the old file open keeps reading it. A night that fails before
 this step leaves yesterday's file in place.
+
+A guard stands before the swap: a CRM export cut in half or an API token that lost
+permissions gives a plausible but wrong funnel, so tonight's marts are compared with the
+published ones (deal count, open pipeline amount, won amount of each closed month) and
+publish refuses when one moves further than the config's `publish_guard` allows, naming
+the figure and both values. An operator who knows the change is real accepts it for one
+night (`accept_publish_guard`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from night.build_state import last_build
-from night.config import PipelineConfig
+from night.config import PipelineConfig, PublishGuard
 from night.transform import format_as_of
 
 log = logging.getLogger(__name__)
@@ -31,7 +38,18 @@ MARTS_SCHEMA = "marts"
 STORAGE_VERSION = "v1.0.0"
 
 
-def publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool = False) -> dict:
+class PublishRefused(RuntimeError):
+    """Tonight's marts moved further from the published ones than the guard allows."""
+
+
+def publish(
+    config: PipelineConfig,
+    *,
+    as_of: datetime,
+    run_id: str,
+    force: bool = False,
+    accept_guard: bool = False,
+) -> dict:
     """Copy the marts into a fresh file and swap it in; return what was published.
 
     When the published file already holds the marts of the warehouse's last build (same
@@ -41,12 +59,15 @@ def publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool
 
     One publish at a time per warehouse (a lock file in its state folder): the temp files
     of a publish that was killed are then known to be dead, and are removed.
+
+    Raises PublishRefused when the marts crossed a threshold of the publish guard against
+    the published night, unless `accept_guard` (the published file stays as it was).
     """
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with (config.state_dir / "publish.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _remove_dead_temp_files(config.publish_dir)
-        return _publish(config, as_of=as_of, run_id=run_id, force=force)
+        return _publish(config, as_of=as_of, run_id=run_id, force=force, accept=accept_guard)
 
 
 def _remove_dead_temp_files(folder: Path) -> None:
@@ -57,7 +78,9 @@ def _remove_dead_temp_files(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool) -> dict:
+def _publish(
+    config: PipelineConfig, *, as_of: datetime, run_id: str, force: bool, accept: bool
+) -> dict:
     target = config.published_path
     target.parent.mkdir(parents=True, exist_ok=True)
     published_as_of, published_fingerprint = _published_info(target)
@@ -87,6 +110,8 @@ def _publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: boo
     con = duckdb.connect()
     try:
         con.execute(f"attach '{config.warehouse_path}' as warehouse (read_only)")
+        if target == config.published_path and published_as_of is not None:
+            _guard(con, config, target, published_as_of, as_of=as_of, accept=accept)
         tables = [
             row[0]
             for row in con.execute(
@@ -140,6 +165,102 @@ def _publish(config: PipelineConfig, *, as_of: datetime, run_id: str, force: boo
         "as_of": format_as_of(as_of),
         "backfill": target != config.published_path,
     }
+
+
+def _guard(
+    con: duckdb.DuckDBPyConnection,
+    config: PipelineConfig,
+    published: Path,
+    published_as_of: str,
+    *,
+    as_of: datetime,
+    accept: bool,
+) -> None:
+    """Refuse to publish when tonight's figures moved past the guard's limits."""
+    con.execute(f"attach '{published}' as previous (read_only)")
+    try:
+        if not _has_deals(con, "previous"):
+            return
+        before = _guard_figures(con, "previous", published_as_of)
+        after = _guard_figures(con, "warehouse", published_as_of)
+    finally:
+        con.execute("detach previous")
+    crossed = guard_crossings(before, after, config.publish_guard)
+    if not crossed:
+        return
+    where = (
+        f"tonight (as of {format_as_of(as_of)}) against the published night"
+        f" (as of {published_as_of})"
+    )
+    if accept:
+        log.warning(
+            "publish guard crossed %s, accepted for this night: %s", where, "; ".join(crossed)
+        )
+        return
+    raise PublishRefused(
+        f"publish refused: {'; '.join(crossed)}, {where}. {published} stays as it was. "
+        "If the change is real, run the night again with "
+        '{"accept_publish_guard": true} in the run conf (or change publish_guard in '
+        f"{config.path})."
+    )
+
+
+def _has_deals(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    return bool(
+        con.execute(
+            """select count(*) from information_schema.tables
+               where table_catalog = ? and table_schema = ? and table_name = 'fct_deals'""",
+            [catalog, MARTS_SCHEMA],
+        ).fetchall()[0][0]
+    )
+
+
+def _guard_figures(con: duckdb.DuckDBPyConnection, catalog: str, published_as_of: str) -> dict:
+    """Deal count, open pipeline amount and won amount per month closed before the
+    published night's month began (a whole month in both nights), from fct_deals."""
+    deals, open_amount = con.execute(
+        f"""select count(*), coalesce(sum(amount_reporting) filter (where status = 'open'), 0)
+            from {catalog}.{MARTS_SCHEMA}.fct_deals"""
+    ).fetchall()[0]
+    won = con.execute(
+        f"""select strftime(date_trunc('month', closed_at), '%Y-%m'), sum(amount_reporting)
+            from {catalog}.{MARTS_SCHEMA}.fct_deals
+            where status = 'won' and amount_reporting is not null
+              and closed_at < date_trunc('month', cast(? as timestamp))
+            group by 1""",
+        [published_as_of],
+    ).fetchall()
+    return {"deals": deals, "open_pipeline": open_amount, "won": dict(won)}
+
+
+def guard_crossings(before: dict, after: dict, guard: PublishGuard) -> list[str]:
+    """Each figure that moved further than the guard allows, with both values."""
+    crossed = []
+    if guard.deal_count_drop is not None and before["deals"]:
+        drop = (before["deals"] - after["deals"]) / before["deals"]
+        if drop > guard.deal_count_drop:
+            crossed.append(
+                f"the deal count fell from {before['deals']:,} to {after['deals']:,}"
+                f" ({-drop:+.1%}; the guard allows -{guard.deal_count_drop:.0%})"
+            )
+    if guard.open_pipeline_change is not None and before["open_pipeline"]:
+        old, new = before["open_pipeline"], after["open_pipeline"]
+        change = (new - old) / old
+        if abs(change) > guard.open_pipeline_change:
+            crossed.append(
+                f"the open pipeline amount moved from {old:,.2f} to {new:,.2f}"
+                f" ({change:+.1%}; the guard allows ±{guard.open_pipeline_change:.0%})"
+            )
+    if guard.won_amount_change is not None:
+        for month, old in sorted(before["won"].items()):
+            new = after["won"].get(month, 0)
+            change = (new - old) / old if old else 0
+            if abs(change) > guard.won_amount_change:
+                crossed.append(
+                    f"the won amount of closed month {month} moved from {old:,.2f} to"
+                    f" {new:,.2f} ({change:+.1%}; the guard allows ±{guard.won_amount_change:.0%})"
+                )
+    return crossed
 
 
 def _warehouse_fingerprint(config: PipelineConfig) -> str | None:

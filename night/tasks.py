@@ -102,11 +102,15 @@ def publish_marts(
     run_id: str,
     config: PipelineConfig | None = None,
     full_refresh: bool = False,
+    accept_publish_guard: bool = False,
 ) -> dict:
     """Swap the freshly built marts in for BI readers (skipped if they are there already,
-    unless `full_refresh`)."""
+    unless `full_refresh`). The publish guard refuses marts that moved too far from the
+    published ones (night.publish.PublishRefused), unless `accept_publish_guard`."""
     config = config or load_config()
-    return publish(config, as_of=as_of, run_id=run_id, force=full_refresh)
+    return publish(
+        config, as_of=as_of, run_id=run_id, force=full_refresh, accept_guard=accept_publish_guard
+    )
 
 
 def run_night(
@@ -115,10 +119,17 @@ def run_night(
     run_id: str,
     config: PipelineConfig | None = None,
     full_refresh: bool = False,
+    accept_publish_guard: bool = False,
 ) -> dict:
     """A whole night without Airflow: every source, dbt build, publish."""
     config = config or load_config()
     loads = [extract_source(s.name, as_of=as_of, config=config) for s in config.sources]
     built = build_marts(as_of=as_of, config=config, full_refresh=full_refresh)
-    published = publish_marts(as_of=as_of, run_id=run_id, config=config, full_refresh=full_refresh)
+    published = publish_marts(
+        as_of=as_of,
+        run_id=run_id,
+        config=config,
+        full_refresh=full_refresh,
+        accept_publish_guard=accept_publish_guard,
+    )
     return {"loads": loads, "built": built, "published": published}

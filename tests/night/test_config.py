@@ -194,8 +194,8 @@ def _duplicate_source(data: dict) -> None:
     [
         pytest.param(
             _set("extra_key", value=1),
-            "extra_key: unknown key "
-            "(allowed here: reference, reporting_currency, schedule, sources, warehouse)",
+            "extra_key: unknown key (allowed here: publish_guard, reference, "
+            "reporting_currency, schedule, sources, warehouse)",
             id="unknown-top-level-key",
         ),
         pytest.param(
@@ -233,6 +233,18 @@ def _duplicate_source(data: dict) -> None:
             "reference.fx: unknown key "
             "(allowed here: channel_mapping, funnel_stages, fx_rates, stage_mapping)",
             id="unknown-reference-key",
+        ),
+        pytest.param(
+            _set("publish_guard", "deal_count_drop", value="20%"),
+            "publish_guard.deal_count_drop: must be a fraction above 0 (0.2 = 20%) or off,"
+            " got '20%'",
+            id="guard-threshold-not-a-fraction",
+        ),
+        pytest.param(
+            _set("publish_guard", "deals", value=0.1),
+            "publish_guard.deals: unknown key (allowed here: deal_count_drop, "
+            "open_pipeline_change, won_amount_change)",
+            id="unknown-guard-key",
         ),
         pytest.param(
             _set("sources", value=[]),
