@@ -224,6 +224,8 @@ def main() -> int:
         for line in night.stdout:
             if line.startswith(MARK) and line.removeprefix(MARK).strip() == phase:
                 break
+        # Keep reading its output, so a full pipe never pauses the night before the kill.
+        threading.Thread(target=night.stdout.read, daemon=True).start()
         delay = rng.uniform(0, phase_seconds.get(phase, 1.0))
         time.sleep(delay)
         if night.poll() is None:
@@ -237,7 +239,6 @@ def main() -> int:
             missed += 1
             outcome = "finished before the kill"
         night.wait()
-        night.stdout.close()
         # The rerun, as Airflow's retry would.
         reruns += 1
         try:
