@@ -5,6 +5,13 @@ memory stays flat however many records the CRM holds), and only once the whole w
 been read, one transaction replaces the raw rows whose merge key was re-read and records
 the batch and the new high-water mark. A failure before that leaves raw as it was, and a
 rerun of the night (or a backfill over several nights) merges to the same rows.
+
+Fields a source declares typed (`fields`: a JSON path and its kind) are checked at the
+merge as file values are at load (extract.file_formats): a record whose amount is not a
+plain number or beyond the warehouse's, or whose date is not ISO-8601 or outside the
+plausible window around the night's as-of, is quarantined with its endpoint, its place in
+the night's reading, the field and the reason, and its earlier version leaves raw (the
+CRM's current version is the bad one). A later good version clears the quarantine row.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from extract.file_formats import CANONICAL, Plausible, typed_sql
 from extract.warehouse import RAW_SCHEMA, RawObject
 
 log = logging.getLogger(__name__)
@@ -56,6 +64,7 @@ def watermark(con: duckdb.DuckDBPyConnection, source_system: str, table: str) ->
 class _Staged:
     obj: RawObject
     replace_all: bool
+    fields: tuple[tuple[str, str], ...] = ()
     rows: int = 0
     high_water: str | None = None
 
@@ -63,9 +72,15 @@ class _Staged:
 class ApiNight:
     """Stage one source's records for a night, then merge them into raw at once."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source_system: str,
+        plausible: Plausible | None = None,
+    ) -> None:
         self.con = con
         self.source_system = source_system
+        self.plausible = plausible
         self._staged: dict[str, _Staged] = {}
         self._ordinal = 0
         # Staged pages live in temp tables; a bounded buffer makes DuckDB spill them to
@@ -76,15 +91,23 @@ class ApiNight:
     def _stage_table(self, obj: RawObject) -> str:
         return f"_stage_{obj.table}"
 
-    def begin(self, obj: RawObject, *, replace_all: bool = False) -> None:
-        """Start staging an object; `replace_all` swaps the whole table (small lookups)."""
+    def begin(
+        self,
+        obj: RawObject,
+        *,
+        replace_all: bool = False,
+        fields: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Start staging an object; `replace_all` swaps the whole table (small lookups).
+        `fields`: (JSON path such as `properties.amount`, kind) of the values checked at
+        the merge (kinds of extract.file_formats: number, date, timestamp)."""
         self.con.execute(f"drop table if exists {self._stage_table(obj)}")
         self.con.execute(
             f"""create temp table {self._stage_table(obj)} (
                     record_id varchar, merge_key varchar, record varchar,
                     _source_file varchar, _row_number bigint)"""
         )
-        self._staged[obj.table] = _Staged(obj, replace_all)
+        self._staged[obj.table] = _Staged(obj, replace_all, tuple(fields))
 
     def add(
         self,
@@ -146,19 +169,26 @@ class ApiNight:
                     )
                 # A record read twice in one night (it changed between pages): the last wins.
                 con.execute(
-                    f"""insert into {obj.qualified}
-                        select record_id, merge_key, record, ?, ?, ?, _source_file, _row_number
-                        from {stage}
+                    f"""create temp table _latest as
+                        select * from {stage}
                         qualify row_number() over (
                             partition by record_id order by _row_number desc
-                        ) = 1""",
+                        ) = 1"""
+                )
+                quarantined = self._check(staged, batch_id, now)
+                con.execute(
+                    f"""insert into {obj.qualified}
+                        select record_id, merge_key, record, ?, ?, ?, _source_file, _row_number
+                        from _checked where _reason is null""",
                     [self.source_system, batch_id, now],
                 )
-                merged[obj.table] = con.execute(
-                    f"select count(distinct record_id) from {stage}"
-                ).fetchall()[0][0]
+                con.execute("drop table _latest; drop table _checked")
+                merged[obj.table] = (
+                    con.execute(f"select count(distinct record_id) from {stage}").fetchall()[0][0]
+                    - quarantined
+                )
                 con.execute(
-                    f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, 0, ?, null)",
+                    f"insert into {RAW_SCHEMA}._batches values (?, ?, ?, ?, ?, ?, ?, ?, null)",
                     [
                         batch_id,
                         self.source_system,
@@ -166,6 +196,7 @@ class ApiNight:
                         f"api:{obj.table}",
                         "",
                         merged[obj.table],
+                        quarantined,
                         now,
                     ],
                 )
@@ -189,7 +220,64 @@ class ApiNight:
             con.execute("rollback")
             raise
         finally:
+            con.execute("drop table if exists _latest; drop table if exists _checked")
             for staged in self._staged.values():
                 con.execute(f"drop table if exists {self._stage_table(staged.obj)}")
         log.info("%s: merged %s", self.source_system, merged)
         return merged
+
+    def _check(self, staged: _Staged, batch_id: int, now: datetime) -> int:
+        """`_checked`: each record of `_latest` with its `_reason` (NULL: fine) from its typed
+        fields; quarantine those with one, clearing earlier quarantine rows of every re-read key.
+        Returns how many were quarantined."""
+        con, table = self.con, staged.obj.table
+        fields = [(f"_f{i}", kind, path) for i, (path, kind) in enumerate(staged.fields)]
+        typed = [
+            typed_sql(kind, alias, path, CANONICAL, self.plausible) for alias, kind, path in fields
+        ]
+        if fields:
+            extracted = ", ".join(
+                f"json_extract_string(record, '$.{path}') as \"{alias}\""
+                for alias, _, path in fields
+            )
+            values = ", ".join(f'{t.value[1]} as "{t.value[0]}"' for t in typed if t.value)
+            readings = ", ".join(f'{sql} as "{a}"' for t in typed for a, sql in t.readings)
+            reason = (
+                f"nullif(concat_ws('; ', {', '.join(t.reason for t in typed if t.reason)}), '')"
+            )
+            con.execute(
+                f"""create temp table _checked as
+                    with f as (select *, {extracted} from _latest),
+                    v as (select *, {values} from f),
+                    r as (select *{", " + readings if readings else ""} from v)
+                    select record_id, merge_key, record, _source_file, _row_number,
+                           {reason} as _reason
+                    from r"""
+            )
+        else:
+            con.execute(
+                "create temp table _checked as"
+                " select *, cast(null as varchar) as _reason from _latest"
+            )
+        con.execute(
+            f"""delete from {RAW_SCHEMA}._quarantine
+                where _source_system = ? and raw_table = ?
+                  and record_key in (select merge_key from _checked)""",
+            [self.source_system, table],
+        )
+        con.execute(
+            f"""insert into {RAW_SCHEMA}._quarantine by position
+                select ?, ?, ?, _source_file, ?, _row_number, _reason, record, merge_key
+                from _checked where _reason is not null""",
+            [self.source_system, batch_id, now, table],
+        )
+        (bad,) = con.execute("select count(*) from _checked where _reason is not null").fetchone()
+        if bad:
+            log.warning(
+                "%s: %d %s record(s) quarantined (a value outside any real range or not typed "
+                "as declared): see raw._quarantine",
+                self.source_system,
+                bad,
+                table,
+            )
+        return bad

@@ -186,6 +186,9 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, objects: Sequence[RawObjec
             record varchar
         )"""
     )
+    # The merge key of an API record (files have lines instead): a later good version of
+    # the record clears its quarantine row.
+    con.execute(f"alter table {RAW_SCHEMA}._quarantine add column if not exists record_key varchar")
     for obj in objects:
         cols = ",\n            ".join(f'"{c}" varchar' for c in obj.columns)
         con.execute(
@@ -463,20 +466,20 @@ def _quarantine(
         cells = ", ".join(f'{_sql_text(name)}, r."_wide{i}"' for i, name in wide)
         as_written.append(f'"{obj.wide.column}" := json_object({cells})')
     con.execute(
-        f"""insert into {RAW_SCHEMA}._quarantine
+        f"""insert into {RAW_SCHEMA}._quarantine by position
             select ?, ?, ?, ?, ?, i._line, i._reason,
-                   to_json(struct_pack({", ".join(as_written)}))
+                   to_json(struct_pack({", ".join(as_written)})), null
             from _incoming as i
             inner join _read as r on r._ord = i._ord
             where i._reason is not null""",
         [*batch.meta, obj.table],
     )
     con.execute(
-        f"""insert into {RAW_SCHEMA}._quarantine
+        f"""insert into {RAW_SCHEMA}._quarantine by position
             select ?, ?, ?, ?, ?, coalesce(any_value(_units.file_line), _rejects.line),
                    arg_min(cast(error_type as varchar) || ': ' || error_message,
                            column_idx),
-                   any_value(csv_line)
+                   any_value(csv_line), null
             from _rejects
             left join _units on _units.unit = _rejects.line
             group by _rejects.line""",
@@ -542,8 +545,8 @@ def reject_file(
         batch_id = con.execute(f"select nextval('{RAW_SCHEMA}._batch_seq')").fetchall()[0][0]
         if texts:
             con.execute(
-                f"""insert into {RAW_SCHEMA}._quarantine
-                    select ?, ?, ?, ?, ?, unnest(?), ?, unnest(?)""",
+                f"""insert into {RAW_SCHEMA}._quarantine by position
+                    select ?, ?, ?, ?, ?, unnest(?), ?, unnest(?), null""",
                 [
                     source_system,
                     batch_id,

@@ -1,0 +1,99 @@
+"""API records merged into raw: typed fields are checked at the merge, and a record with a
+value outside any real range is quarantined (with endpoint, place and reason) instead of
+failing the night in dbt; its earlier version leaves raw, and a later good one clears it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from extract.api_load import ApiNight, api_object
+from extract.file_formats import NUMBER, TIMESTAMP, Plausible
+from extract.warehouse import connect, ensure_raw_schema
+
+DEALS = api_object("test_api__deals")
+FIELDS = (("properties.amount", NUMBER), ("properties.createdate", TIMESTAMP))
+AS_OF = datetime(2026, 7, 1, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = connect(tmp_path / "warehouse.duckdb")
+    ensure_raw_schema(con, [DEALS])
+    yield con
+    con.close()
+
+
+def _night(con, records):
+    night = ApiNight(con, "crm", Plausible.around(AS_OF))
+    night.begin(DEALS, fields=FIELDS)
+    night.add(DEALS, records, endpoint="/crm/v3/objects/deals", record_id=lambda r: r["id"])
+    return night.merge()
+
+
+def _deal(id_, amount, created="2026-03-01T10:00:00.000Z"):
+    return {"id": id_, "properties": {"amount": amount, "createdate": created}}
+
+
+def test_records_outside_any_real_range_are_quarantined_not_merged(con):
+    # WHEN a night reads one good deal and four with values no CRM can mean
+    merged = _night(
+        con,
+        [
+            _deal("1", "1500.50"),
+            _deal("2", "1" + "0" * 40),
+            _deal("3", 1e40),  # a JSON number (DuckDB reads it as 1e40)
+            _deal("4", "100", created="9999-12-31T00:00:00Z"),
+            _deal("5", None, created="2026-03-01T24:00:00Z"),
+        ],
+    )
+    # THEN the good one is merged, the others quarantined with endpoint, place and reason
+    assert merged == {"test_api__deals": 1}
+    assert con.execute("select record_id from raw.test_api__deals").fetchall() == [("1",)]
+    assert con.execute(
+        """select _source_file, line_number, reason, record_key from raw._quarantine
+           order by line_number"""
+    ).fetchall() == [
+        (
+            "/crm/v3/objects/deals",
+            2,
+            "properties.amount is beyond the plausible amount (less than"
+            " 1,000,000,000,000,000 either way): '10000000000000000000000000000000000000000'",
+            "2",
+        ),
+        ("/crm/v3/objects/deals", 3, "properties.amount is not a number: '1e40'", "3"),
+        (
+            "/crm/v3/objects/deals",
+            4,
+            "properties.createdate is outside the plausible dates (1996-07-01 to 2031-07-01):"
+            " '9999-12-31T00:00:00Z'",
+            "4",
+        ),
+        (
+            "/crm/v3/objects/deals",
+            5,
+            "properties.createdate is not an ISO-8601 timestamp: '2026-03-01T24:00:00Z'",
+            "5",
+        ),
+    ]
+    assert con.execute("select rows_loaded, rows_quarantined from raw._batches").fetchall() == [
+        (1, 4)
+    ]
+
+
+def test_a_bad_version_replaces_the_good_one_and_a_fixed_one_clears_the_quarantine(con):
+    # GIVEN deal 1 merged with a good amount
+    _night(con, [_deal("1", "1500.50")])
+    # WHEN the CRM's current version has an absurd amount
+    _night(con, [_deal("1", "1" + "0" * 20)])
+    # THEN the old version is gone from raw (it is not the CRM's any more), quarantined
+    assert con.execute("select count(*) from raw.test_api__deals").fetchall() == [(0,)]
+    assert con.execute("select record_key from raw._quarantine").fetchall() == [("1",)]
+    # WHEN the next night reads it fixed THEN it is merged and its quarantine row cleared
+    _night(con, [_deal("1", "1600.00")])
+    assert con.execute(
+        "select record_id, json_extract_string(record, '$.properties.amount')"
+        " from raw.test_api__deals"
+    ).fetchall() == [("1", "1600.00")]
+    assert con.execute("select count(*) from raw._quarantine").fetchall() == [(0,)]
