@@ -457,6 +457,11 @@ def header_cells(first_line: bytes, fmt: FileFormat, path: Path) -> list[str]:
     """The header row's names under the format (BOM tolerated), trimmed."""
 
     encoding = "utf-8-sig" if fmt.is_utf8 else fmt.encoding
+    if first_line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise LoadError(
+            f"{path}: the file is UTF-16 (a spreadsheet's 'Unicode text'), not "
+            f"{fmt.encoding}: save it as CSV UTF-8"
+        )
     try:
         text = first_line.decode(encoding)
     except UnicodeDecodeError as exc:

@@ -269,7 +269,7 @@ def load_csv_file(
         batch = _Batch(source_system, obj, source_file, batch_id, loaded_at)
         _drop_scratch(con)
         _scan(con, readable, fmt, layout)
-        _number_and_check(con, lines, _as_read(obj, fixed), fmt, layout.wide, plausible)
+        _number_and_check(con, lines, _as_read(obj, fixed), fmt, layout.wide, plausible, fixed)
         if previous:
             _supersede(con, source_system, obj, source_file, batch_id)
         _merge(con, batch)
@@ -674,6 +674,7 @@ def _number_and_check(
     fmt: FileFormat,
     wide: Sequence[tuple[int, str]],
     plausible: Plausible | None = None,
+    fixed: Mapping[str, str] | None = None,
 ) -> None:
     """Give every record its line in the file, normalize typed values and apply the
     checks, into `_incoming`.
@@ -681,7 +682,8 @@ def _number_and_check(
     Accepted record k is the k-th record unit (see record_units) that is neither blank,
     nor the header or a line above it, nor rejected. A value that does not parse under the
     format (or falls outside `plausible`) is the row's reason, with those of the object's
-    checks (run over the normalized values).
+    checks (run over the normalized values). A record that repeats the header (files
+    concatenated with their headers) has that as its only reason.
     """
     record_units(con, records)
     columns = [(c, obj.kind(c), obj.label(c)) for c in obj.file_columns]
@@ -721,9 +723,22 @@ def _number_and_check(
             left join records on records.record_ord = p._ord
         )
         select * exclude (_parse_reason),
-               nullif(concat_ws('; ', _parse_reason, {_reason_sql(obj.checks)}), '') as _reason
+               case when {_header_again(obj, fixed or {})}
+                    then 'the header row again (files joined with their headers?)'
+                    else nullif(concat_ws('; ', _parse_reason, {_reason_sql(obj.checks)}), '')
+               end as _reason
         from typed
         """
+    )
+
+
+def _header_again(obj: RawObject, fixed: Mapping[str, str]) -> str:
+    """SQL: the record's required columns hold their own header names."""
+    columns = [c for c in obj.required_columns if c not in fixed]
+    if not columns:
+        return "false"
+    return " and ".join(
+        f'coalesce(lower(trim("{c}")) = {_sql_text(obj.label(c).lower())}, false)' for c in columns
     )
 
 

@@ -373,6 +373,24 @@ def corpus() -> dict[str, bytes]:
         b"A25,D2,meeting,2026-03-04T10:00:00Z,u2"
     )
 
+    # Two exports joined with `cat`: the second header is a record of the first file.
+    activities_header = "activity_id,deal_id,activity_type,occurred_at,owner_id"
+    text(
+        "activities__header_repeated.csv",
+        rows(
+            activities_header,
+            "A31,D1,call,2026-03-01T10:00:00Z,u1",
+            activities_header,
+            "A32,D2,email,2026-03-02T10:00:00Z,u2",
+        ),
+    )
+    # A spreadsheet's "Unicode text": UTF-16 with a BOM, tab-separated.
+    files["activities__utf16.csv"] = rows(
+        activities_header.replace(",", "\t"),
+        "A41\tD1\tcall\t2026-03-01T10:00:00Z\tu1",
+        eol="\r\n",
+    ).encode("utf-16")
+
     # -- reference data -----------------------------------------------------------------
     text(
         "deals__unknown_stage.csv",
