@@ -11,6 +11,7 @@ then rerun to the end, as the scheduler's retry would, and checked:
 
 - the published marts equal the clean night's, row for row;
 - every raw table holds the clean night's rows: none twice, none missing;
+- no temp file of a killed publish is left in the publish folder;
 - a reader opening the published file in a loop the whole time never fails (before the
   first publish there is no file, which is not a failure).
 
@@ -213,7 +214,7 @@ def main() -> int:
     kills: Counter[str] = Counter()
     missed = reruns = failed_reruns = 0
     mismatches: list[str] = []
-    duplicates = missing = 0
+    duplicates = missing = leftovers = 0
     for i in range(1, args.kills + 1):
         phase = rng.choice(PHASES)
         whole_group = rng.random() < 0.5
@@ -253,13 +254,16 @@ def main() -> int:
         dup = sum(rows - distinct for rows, distinct in raw.values())
         miss = sum(max(0, clean_raw[t][1] - raw.get(t, (0, 0))[1]) for t in clean_raw)
         extra = sorted(set(raw) - set(clean_raw))
+        left = [p.name for p in published.parent.rglob(".*.tmp*")]
+        leftovers += len(left)
         duplicates += dup
         missing += miss
         mismatches += [f"night {i}: {t}" for t in wrong]
         print(
             f"  night {i:2d}: {phase:7s} {'group' if whole_group else 'process':7s} after "
             f"{delay:5.2f} s: {outcome}; rerun: {len(wrong)} marts differ, {dup} duplicate "
-            f"and {miss} missing raw rows{', unexpected tables ' + str(extra) if extra else ''}",
+            f"and {miss} missing raw rows, {len(left)} temp files left"
+            f"{', unexpected tables ' + str(extra) if extra else ''}",
             flush=True,
         )
     reader.stop.set()
@@ -272,10 +276,11 @@ def main() -> int:
     print(f"marts differing from clean:  {len(mismatches)} {mismatches if mismatches else ''}")
     print(f"duplicate raw rows:          {duplicates}")
     print(f"missing raw rows:            {missing}")
+    print(f"publish temp files left:     {leftovers}")
     print(f"published-file reads:        {reader.reads} ({len(reader.failures)} failed)")
     for failure in reader.failures[:5]:
         print(f"  {failure}")
-    bad = failed_reruns or mismatches or duplicates or missing or reader.failures
+    bad = failed_reruns or mismatches or duplicates or missing or leftovers or reader.failures
     return 1 if bad else 0
 
 
