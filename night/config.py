@@ -46,6 +46,21 @@ GUARD_KEYS = ("deal_count_drop", "open_pipeline_change", "won_amount_change")
 
 
 @dataclass(frozen=True)
+class PostgresTarget:
+    """`publish: postgres:`: the marts copied into a PostgreSQL schema for BI tools
+    (night/publish_postgres.py). The connection is an Airflow connection or a libpq
+    connection string in an environment variable, never in the config file."""
+
+    schema: str = "marts"
+    reader_role: str | None = "bi_reader"  # granted SELECT on the schema's tables
+    airflow_conn_id: str | None = None
+    dsn_env_var: str = "CRM_BI_POSTGRES_DSN"
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     path: Path
     reporting_currency: str
@@ -56,6 +71,7 @@ class PipelineConfig:
     reference: dict[str, Path]
     sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
     publish_guard: PublishGuard = field(default_factory=PublishGuard)
+    publish_postgres: PostgresTarget | None = None
 
     @property
     def published_path(self) -> Path:
@@ -97,7 +113,7 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         data,
         "",
         required={"reporting_currency", "warehouse", "sources"},
-        optional={"schedule", "reference", "publish_guard"},
+        optional={"schedule", "reference", "publish_guard", "publish"},
     )
     currency = where.string(top["reporting_currency"], "reporting_currency")
     if not _CURRENCY.match(currency):
@@ -124,6 +140,7 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
     }
 
     publish_guard = _publish_guard(top.get("publish_guard"), where)
+    publish_postgres = _publish_postgres(top.get("publish"), where)
 
     raw_sources = top["sources"]
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -159,7 +176,36 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         reference=reference,
         sources=tuple(sources),
         publish_guard=publish_guard,
+        publish_postgres=publish_postgres,
     )
+
+
+def _publish_postgres(value: Any, where: _Where) -> PostgresTarget | None:
+    """`publish:` with an optional `postgres:` target."""
+    publish = where.mapping(value or {}, "publish", optional={"postgres"})
+    if "postgres" not in publish:
+        return None
+    raw = where.mapping(
+        publish["postgres"] or {},
+        "publish.postgres",
+        optional={"schema", "reader_role", "airflow_conn_id", "dsn_env_var"},
+    )
+    defaults = PostgresTarget()
+    schema = where.string(raw.get("schema", defaults.schema), "publish.postgres.schema")
+    role = raw.get("reader_role", defaults.reader_role)
+    for key, name in (("schema", schema), ("reader_role", role)):
+        if name is not None and not _IDENTIFIER.match(str(name)):
+            raise where.error(
+                f"publish.postgres.{key}",
+                f"must be a lowercase identifier (letters, digits, _), got {name!r}",
+            )
+    conn_id = raw.get("airflow_conn_id")
+    if conn_id is not None:
+        conn_id = where.string(conn_id, "publish.postgres.airflow_conn_id")
+    env_var = where.string(
+        raw.get("dsn_env_var", defaults.dsn_env_var), "publish.postgres.dsn_env_var"
+    )
+    return PostgresTarget(schema, role, conn_id, env_var)
 
 
 def _publish_guard(value: Any, where: _Where) -> PublishGuard:

@@ -15,6 +15,7 @@ from night import transform
 from night.build_state import build_fingerprint, forget_build, last_build, record_build
 from night.config import PipelineConfig, load_config
 from night.publish import publish
+from night.publish_postgres import publish_postgres
 from night.reference import load_reference, read_reference
 
 log = logging.getLogger(__name__)
@@ -106,11 +107,17 @@ def publish_marts(
 ) -> dict:
     """Swap the freshly built marts in for BI readers (skipped if they are there already,
     unless `full_refresh`). The publish guard refuses marts that moved too far from the
-    published ones (night.publish.PublishRefused), unless `accept_publish_guard`."""
+    published ones (night.publish.PublishRefused), unless `accept_publish_guard`. With a
+    PostgreSQL target in the config, the same marts are then swapped into its schema."""
     config = config or load_config()
-    return publish(
+    result = publish(
         config, as_of=as_of, run_id=run_id, force=full_refresh, accept_guard=accept_publish_guard
     )
+    if config.publish_postgres is not None and not result["backfill"]:
+        result["postgres"] = publish_postgres(
+            config, config.published_path, run_id=run_id, force=full_refresh
+        )
+    return result
 
 
 def run_night(

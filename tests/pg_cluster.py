@@ -106,12 +106,12 @@ def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
 
     The raw layer is landed by the extract step and the reference data by the build step in
     DuckDB; this puts the identical rows on the server so the dbt project can be built there
-    from the same data.
+    from the same data (with the PostgreSQL publish's own type mapping and copy).
     """
-    import io
-
     import duckdb
     import psycopg2
+
+    from night.publish_postgres import copy_table, pg_type
 
     src = duckdb.connect(str(duckdb_path), read_only=True)
     tables = src.execute(
@@ -126,33 +126,11 @@ def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
                 "where table_schema = ? and table_name = ? order by ordinal_position",
                 [schema, table],
             ).fetchall()
-            ddl = ", ".join(f'"{name}" {_pg_type(kind)}' for name, kind in columns)
+            ddl = ", ".join(f'"{name}" {pg_type(kind)}' for name, kind in columns)
             cur.execute(f"create schema if not exists {schema}")
             cur.execute(f'drop table if exists {schema}."{table}"')
             cur.execute(f'create table {schema}."{table}" ({ddl})')
-            buffer = io.StringIO()
-            for row in src.execute(f'select * from {schema}."{table}"').fetchall():
-                buffer.write("\t".join(_copy_text(v) for v in row) + "\n")
-            buffer.seek(0)
-            cur.copy_expert(f'copy {schema}."{table}" from stdin', buffer)
+            qualified = f'{schema}."{table}"'
+            copy_table(cur, src, qualified, qualified, [name for name, _ in columns])
     pg.close()
     src.close()
-
-
-def _pg_type(duckdb_type: str) -> str:
-    if duckdb_type.startswith("DECIMAL"):
-        return duckdb_type.replace("DECIMAL", "numeric")
-    return {
-        "VARCHAR": "text",
-        "BIGINT": "bigint",
-        "INTEGER": "integer",
-        "DATE": "date",
-        "TIMESTAMP": "timestamp",
-    }.get(duckdb_type, "text")
-
-
-def _copy_text(value: object) -> str:
-    if value is None:
-        return r"\N"
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
