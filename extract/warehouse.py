@@ -579,7 +579,7 @@ def reject_file(
     )
 
 
-_SCRATCH = ("_read", "_units", "_incoming", "_rejects", "_reject_scans")
+_SCRATCH = ("_read", "_units", "_shifts", "_blanks", "_incoming", "_rejects", "_reject_scans")
 
 
 def _head(path: Path, lines: int, *, delete: bool) -> Path:
@@ -614,11 +614,30 @@ def _current_batch(
 
 @dataclass(frozen=True)
 class Records:
-    """A file's record units (see scan_records)."""
+    """A file's record units (see scan_records), compactly: unit k starts on line
+    k + offset, where the offset is that of the last shift at or before k (a record that
+    spans lines shifts the next ones)."""
 
-    first_lines: list[int]  # the line each unit starts on
-    blanks: list[bool]  # whether it is a blank line
+    units: int  # record units: records and blank lines, the header and preamble included
+    shifts: tuple[tuple[int, int], ...]  # (unit, line - unit from that unit on)
+    blank_units: tuple[int, ...]
     mixed_breaks: bool  # records end in more than one kind of line break, or a lone CR
+
+    @property
+    def first_lines(self) -> list[int]:
+        """The line each unit starts on."""
+        lines, next_shift, offset = [], 0, 0
+        for unit in range(1, self.units + 1):
+            while next_shift < len(self.shifts) and self.shifts[next_shift][0] <= unit:
+                offset = self.shifts[next_shift][1]
+                next_shift += 1
+            lines.append(unit + offset)
+        return lines
+
+    @property
+    def blanks(self) -> list[bool]:
+        blank = set(self.blank_units)
+        return [unit in blank for unit in range(1, self.units + 1)]
 
 
 def scan_records(path: Path, quote: str = '"') -> Records:
@@ -634,37 +653,74 @@ def scan_records(path: Path, quote: str = '"') -> Records:
     It also tells whether the records end in both CRLF and LF (a line break inside quotes
     is part of a value and does not count) or a line holds a lone CR, which an editor
     shows as a line break too.
+
+    A file without quotes, blank lines or CRs (most machine-written exports) is counted in
+    large blocks instead of line by line: each of its lines is a record.
     """
     mark = quote.encode()
-    first_lines: list[int] = []
-    blanks: list[bool] = []
+    simple = _simple_lines(path, mark)
+    if simple is not None:
+        return Records(simple, ((1, 0),), (), False)
+    shifts: list[tuple[int, int]] = [(1, 0)]
+    blank_units: list[int] = []
     quotes = 0
     line_no = 0
+    unit = 0
     ends: set[bytes] = set()
     lone_cr = False
     with path.open("rb") as fh:
         for line in fh:
             line_no += 1
             if quotes % 2 == 0:
-                first_lines.append(line_no)
-                blanks.append(not line.strip(b"\r\n"))
+                unit += 1
+                if line_no - unit != shifts[-1][1]:
+                    shifts.append((unit, line_no - unit))
+                if not line.strip(b"\r\n"):
+                    blank_units.append(unit)
             quotes += line.count(mark)
             if b"\r" in line:
                 lone_cr = lone_cr or line.count(b"\r") > line.endswith(b"\r\n")
             if quotes % 2 == 0:
                 ends.add(b"\r\n" if line.endswith(b"\r\n") else line[-1:])
     mixed = lone_cr or {b"\r\n", b"\n"} <= ends
-    return Records(first_lines, blanks, mixed)
+    return Records(unit, tuple(shifts), tuple(blank_units), mixed)
+
+
+def _simple_lines(path: Path, mark: bytes) -> int | None:
+    """The number of lines of a file without the quote character, CRs or blank lines (each
+    line then a record), counted in blocks; None for any other file."""
+    lines = 0
+    last = b"\n"  # a blank first line counts as blank
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            if mark in block or b"\r" in block or b"\n\n" in block:
+                return None
+            if last == b"\n" and block.startswith(b"\n"):
+                return None
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
 
 
 def record_units(con: duckdb.DuckDBPyConnection, records: Records) -> None:
-    """Temp table `_units` (unit, file_line, is_blank) from scan_records."""
-    con.execute("create temp table _units (unit bigint, file_line bigint, is_blank boolean)")
-    if records.first_lines:
-        con.execute(
-            "insert into _units select unnest(range(1, ? + 1)), unnest(?), unnest(?)",
-            [len(records.first_lines), records.first_lines, records.blanks],
-        )
+    """Temp table `_units` (unit, file_line, is_blank) from scan_records, built in SQL from
+    the shifts (a handful, however long the file)."""
+    con.execute(
+        "create temp table _shifts as select unnest(?) as unit, unnest(?) as offset_",
+        [[u for u, _ in records.shifts], [o for _, o in records.shifts]],
+    )
+    con.execute(
+        "create temp table _blanks as select unnest(?) as unit", [list(records.blank_units)]
+    )
+    con.execute(
+        """create temp table _units as
+           select r.range as unit, r.range + s.offset_ as file_line,
+                  b.unit is not null as is_blank
+           from range(1, ? + 1) as r
+           asof join _shifts as s on r.range >= s.unit
+           left join _blanks as b on b.unit = r.range""",
+        [records.units],
+    )
 
 
 def _number_and_check(
