@@ -755,6 +755,14 @@ def _number_and_check(
         pairs = ", ".join(f"{_sql_text(name)}, {typed[f'_wide{i}'].normalized}" for i, name in wide)
         normalized.append(f'cast(json_object({pairs}) as varchar) as "{obj.wide.column}"')
     parse_sql = ", ".join(t.reason for t in typed.values() if t.reason) or "null"
+    (rejected,) = con.execute("select count(*) from _rejects").fetchone()
+    if records.shifts == ((1, 0),) and not records.blank_units and not rejected:
+        # Every line after the header is a record: record k is on line k + header.
+        line_of = f"p._ord + {fmt.header_line}"
+        numbered = "from parsed as p"
+    else:
+        line_of = f"coalesce(records.file_line, p._ord + {fmt.header_line})"
+        numbered = "from parsed as p left join records on records.record_ord = p._ord"
     con.execute(
         f"""
         create temp table _incoming as
@@ -772,11 +780,10 @@ def _number_and_check(
         ),
         typed as (
             -- The record ordinal (+ header) stands in should the line scan ever fall short.
-            select p._ord, coalesce(records.file_line, p._ord + {fmt.header_line}) as _line,
+            select p._ord, {line_of} as _line,
                    {", ".join(normalized)},
                    nullif(concat_ws('; ', {parse_sql}), '') as _parse_reason
-            from parsed as p
-            left join records on records.record_ord = p._ord
+            {numbered}
         )
         select * exclude (_parse_reason),
                case when {_header_again(obj, fixed or {})}
