@@ -42,24 +42,32 @@ def main() -> int:
     config = load_config(root / "pipeline.yml")
     as_of = parse_as_of("2026-07-01T00:00:00Z")
 
-    timings = {}
-    t = time.perf_counter()
-    counts = generate(root / "landing" / "demo_crm", args.deals, seed=42)
-    timings["generate sample data"] = time.perf_counter() - t
-    t = time.perf_counter()
-    load = extract_source("demo_crm", as_of=as_of, config=config)
-    timings["extract (CSV -> raw)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    build_marts(as_of=as_of, config=config)
-    timings["dbt build (models + tests)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    published = publish_marts(as_of=as_of, run_id="benchmark", config=config)
-    timings["publish"] = time.perf_counter() - t
+    timings, peaks = {}, {}
+
+    def phase(name, run):
+        _reset_peak()
+        t = time.perf_counter()
+        result = run()
+        timings[name] = time.perf_counter() - t
+        peaks[name] = _peak_mib()
+        return result
+
+    counts = phase(
+        "generate sample data", lambda: generate(root / "landing" / "demo_crm", args.deals, seed=42)
+    )
+    load = phase(
+        "extract (CSV -> raw)", lambda: extract_source("demo_crm", as_of=as_of, config=config)
+    )
+    phase("dbt build (models + tests)", lambda: build_marts(as_of=as_of, config=config))
+    published = phase(
+        "publish", lambda: publish_marts(as_of=as_of, run_id="benchmark", config=config)
+    )
 
     print(f"deals: {args.deals:,}; rows per file: {counts}")
     print(f"raw rows loaded: {load['rows_loaded']:,}, quarantined: {load['rows_quarantined']:,}")
-    for phase, seconds in timings.items():
-        print(f"{phase:<30}{seconds:8.1f} s")
+    print(f"{'phase':<30}{'wall':>10}{'peak RSS':>12}")
+    for name, seconds in timings.items():
+        print(f"{name:<30}{seconds:8.1f} s{peaks[name]:8.0f} MiB")
     night = sum(v for k, v in timings.items() if k != "generate sample data")
     print(f"{'one night (without generation)':<30}{night:8.1f} s")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -77,6 +85,23 @@ def main() -> int:
         f"publish skipped: {bool(republished.get('skipped'))})"
     )
     return 0
+
+
+def _reset_peak() -> None:
+    """Reset this process's peak RSS (Linux: 5 > /proc/self/clear_refs), so each phase's
+    own peak is read after it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux: the peaks are then cumulative
+
+
+def _peak_mib() -> float:
+    """This process's peak RSS since the last reset (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
