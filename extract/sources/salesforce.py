@@ -75,7 +75,7 @@ OPPORTUNITIES = SObject(
     "salesforce__opportunities",
     _fields("""Id IsDeleted Name RecordTypeId StageName Amount CurrencyIsoCode Probability
         CloseDate IsClosed IsWon ForecastCategoryName OwnerId AccountId LeadSource CreatedDate
-        LastModifiedDate SystemModstamp"""),
+        LastModifiedDate SystemModstamp LastStageChangeDate"""),
     "SystemModstamp",
 )
 # Stage history rows are immutable: each is read once, by the night whose window holds its

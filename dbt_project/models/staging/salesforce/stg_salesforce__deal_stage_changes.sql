@@ -1,7 +1,8 @@
 {#- Stage history from OpportunityHistory. Salesforce writes a row at creation and on every
     change of the stage, amount, close date or probability, each with the then-current
-    StageName: a row is a stage entry when its StageName differs from the opportunity's
-    row before it (CreatedDate, Id order). -#}
+    StageName. A row that repeats the stage is dropped only where it repeats it under any
+    order of same-second rows (macro without_repeated_stages): the order of equal times is
+    the marts' one rule (int_stage_changes__mapped), so staging decides no tie itself. -#}
 
 with
 
@@ -46,18 +47,19 @@ live_opportunities as (
 
 ),
 
-sequenced as (
+live_rows as (
 
-    select
-        rows_parsed.*,
-        lag(rows_parsed.crm_stage) over (
-            partition by rows_parsed.source_system, rows_parsed.crm_deal_id
-            order by rows_parsed.changed_at, rows_parsed.history_id
-        ) as previous_stage
+    select rows_parsed.*
     from rows_parsed
     inner join live_opportunities
         on rows_parsed.source_system = live_opportunities.source_system
         and rows_parsed.crm_deal_id = live_opportunities.crm_deal_id
+
+),
+
+stage_entries as (
+
+    {{ without_repeated_stages('live_rows', ['source_system', 'crm_deal_id']) }}
 
 ),
 
@@ -68,8 +70,7 @@ final as (
         source_system || ':' || crm_deal_id as deal_id,
         crm_stage,
         changed_at
-    from sequenced
-    where previous_stage is null or previous_stage <> crm_stage
+    from stage_entries
 
 )
 

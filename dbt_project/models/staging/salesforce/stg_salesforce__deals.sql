@@ -46,22 +46,25 @@ parsed as (
         {{ json_text('record', 'Amount') }} as amount,
         {{ json_text('record', 'CurrencyIsoCode') }} as currency,
 
-        -- timestamps
+        -- dates and timestamps
+        cast({{ json_text('record', 'CloseDate') }} as date) as close_date,
         {{ to_utc_timestamp(json_text('record', 'CreatedDate')) }} as created_at,
-        {{ to_utc_timestamp(json_text('record', 'LastModifiedDate')) }} as updated_at
+        {{ to_utc_timestamp(json_text('record', 'LastModifiedDate')) }} as updated_at,
+        {{ to_utc_timestamp(json_text('record', 'LastStageChangeDate')) }} as stage_changed_at
     from opportunities
 
 ),
 
-last_stage_entries as (
+current_stage_entries as (
 
-    -- A closed deal's exact close time: when it entered its final stage (CloseDate is a
-    -- date only, and an expected date while the deal is open).
+    -- When a deal last entered a stage, per stage: the close time of a closed deal whose
+    -- Opportunity lacks LastStageChangeDate (rows read before the field was selected).
     select
         deal_id,
+        crm_stage,
         max(changed_at) as entered_at
     from stage_changes
-    group by deal_id
+    group by deal_id, crm_stage
 
 ),
 
@@ -91,7 +94,18 @@ final as (
         cast(parsed.amount as numeric(38, 6)) as amount,
         upper(parsed.currency) as currency,
         parsed.created_at,
-        case when parsed.is_closed then last_stage_entries.entered_at end as closed_at,
+        -- Status and close come from the Opportunity, never from the history alone, which
+        -- may lack the close (or any row): the close is its last stage change (IsClosed is
+        -- set by entering a closed stage), else the history's entry into the current
+        -- stage, else the Close Date (a date only: midnight UTC).
+        case
+            when parsed.is_closed
+                then coalesce(
+                    parsed.stage_changed_at,
+                    current_stage_entries.entered_at,
+                    cast(parsed.close_date as timestamp)
+                )
+        end as closed_at,
         parsed.updated_at
     from parsed
     left join record_types
@@ -100,8 +114,9 @@ final as (
     left join users
         on parsed.source_system = users._source_system
         and parsed.crm_owner_id = users.record_id
-    left join last_stage_entries
-        on parsed.source_system || ':' || parsed.crm_deal_id = last_stage_entries.deal_id
+    left join current_stage_entries
+        on parsed.source_system || ':' || parsed.crm_deal_id = current_stage_entries.deal_id
+        and parsed.stage_name = current_stage_entries.crm_stage
     -- Deleted in Salesforce (in the recycle bin): gone from the figures, as from the CRM.
     where not parsed.is_deleted
 

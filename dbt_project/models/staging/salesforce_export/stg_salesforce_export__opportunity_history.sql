@@ -1,8 +1,10 @@
 {#- Stage entries from the Opportunity History report. Salesforce writes a history row at
     creation and at every save that changes the stage, amount, probability or close date,
-    each with the stage after the save (To Stage): a row enters a stage when its stage
-    differs from the opportunity's row before it. Nightly reports repeat earlier rows:
-    each (opportunity, stage, time) counts once. -#}
+    each with the stage after the save (To Stage). Nightly reports repeat earlier rows:
+    each (opportunity, stage, time) counts once. A row that repeats the stage is dropped
+    only where it repeats it under any order of rows of the same time (macro
+    without_repeated_stages): two changes in one minute keep the marts' one tie rule
+    (int_stage_changes__mapped), never the alphabet, so a later re-entry is kept. -#}
 {%- set id_15 = "case when length(trim(COL)) = 18 then left(trim(COL), 15)"
     ~ " else nullif(trim(COL), '') end" -%}
 
@@ -39,14 +41,9 @@ distinct_rows as (
 
 ),
 
-sequenced as (
+stage_entries as (
 
-    select
-        *,
-        lag(crm_stage) over (
-            partition by source_system, deal_id order by changed_at, crm_stage
-        ) as previous_stage
-    from distinct_rows
+    {{ without_repeated_stages('distinct_rows', ['source_system', 'deal_id']) }}
 
 ),
 
@@ -58,8 +55,7 @@ final as (
         crm_stage,
         changed_at,
         _batch_id
-    from sequenced
-    where previous_stage is null or previous_stage <> crm_stage
+    from stage_entries
 
 )
 
