@@ -58,8 +58,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix extract night devkit dags tests benchmarks
 
 # Lock file refresh (needs the registry): pins every transitive version with hashes.
+# requirements-runtime.lock: the same without the dev extra, for the image (Dockerfile).
 lock: $(STAMP)
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+	$(UV) pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements-runtime.lock
 	$(UV) pip compile requirements-bi.in --python-version 3.11 --generate-hashes -o requirements-bi.lock
 
 # Figures, not assertions: generation, then one night on 1,000,000 deals per phase and the
