@@ -263,6 +263,274 @@ OWNERS: tuple[tuple[str, str, str], ...] = tuple(
 # An owner renamed half-way through the period: the name differs between her deals.
 _RENAMED_OWNER = ("U1007", "Sarah Johnson")
 
+# --------------------------------------------------------------------------------------------
+# Awkward cases (opt-in: generate(..., awkward=True)), the cases real CRMs produce that the
+# walk above does not: appended after the generated deals, so the default output (and every
+# figure asserted on it) stays as it is. Their stage mapping rows (awkward_stage_mapping) are
+# not in config/reference/: a night on awkward data gives a mapping with them.
+# --------------------------------------------------------------------------------------------
+
+AWKWARD_PIPELINES: tuple[Pipeline, ...] = (
+    Pipeline(
+        name="Inbound",
+        weight=0.0,
+        stages=(
+            CrmStage("Lead Captured", "lead_generation", 0.10, 0.0, 0.0),
+            CrmStage("Intro Call", "first_contact", 0.20, 0.0, 0.0),
+            CrmStage("Needs Review", "needs_assessment", 0.30, 0.0, 0.0),
+            CrmStage("Demo Given", "solution_presentation", 0.45, 0.0, 0.0),
+            CrmStage("Offer Sent", "proposal", 0.60, 0.0, 0.0),
+            CrmStage("Offer Revised", "proposal", 0.65, 0.0, 0.0),
+            CrmStage("Contract Talks", "negotiation", 0.80, 0.0, 0.0),
+        ),
+        won_stage="Won",
+        lost_stage="Lost",
+        amount_median=0.0,
+        products=(),
+    ),
+    Pipeline(
+        name="Renewals",
+        weight=0.0,
+        stages=(
+            CrmStage("Renewal Due", "prospecting", 0.50, 0.0, 0.0),
+            CrmStage("Renewal Quote", "proposal", 0.70, 0.0, 0.0),
+            CrmStage("Renewal Signature", "negotiation", 0.90, 0.0, 0.0),
+        ),
+        won_stage="Renewed",
+        lost_stage="Churned",
+        amount_median=0.0,
+        products=(),
+    ),
+)
+
+
+class AwkwardDeal(NamedTuple):
+    """One hand-made deal: its deals.csv row (canonical columns), history and activities."""
+
+    row: tuple[str, ...]
+    history: tuple[tuple[str, str], ...]  # (stage, changed_at) in file order
+    activities: tuple[tuple[str, str, str, str], ...]  # (activity_id, type, occurred_at, owner)
+
+
+def _awkward(deal_id, pipeline, stage, status, amount, currency, owner, company, lead_source,
+             created, closed, history, activities=()):  # fmt: skip
+    owner_name = next(name for oid, name, _ in OWNERS if oid == owner)
+    name = f"{pipeline} deal {deal_id}"
+    row = (deal_id, name, pipeline, stage, status, amount, currency, owner, owner_name,
+           company, lead_source, created, closed, closed or created)  # fmt: skip
+    return AwkwardDeal(row, tuple(history), tuple(activities))
+
+
+AWKWARD_DEALS: tuple[AwkwardDeal, ...] = (
+    # Two changes in the same second (listed against funnel order: ties go by funnel order,
+    # METRICS.md), then a genuine re-entry of the first the next day; skips, a regression
+    # by two funnel stages, two CRM stages of one funnel stage in a row.
+    _awkward(
+        "D9000001",
+        "Inbound",
+        "Won",
+        "won",
+        "12000.00",
+        "USD",
+        "U1001",
+        "C9000001",
+        "Webinar",
+        "2025-02-03T09:00:00Z",
+        "2025-03-03T12:00:00Z",
+        (
+            ("Intro Call", "2025-02-03T09:00:00Z"),
+            ("Lead Captured", "2025-02-03T09:00:00Z"),
+            ("Lead Captured", "2025-02-04T10:00:00Z"),
+            ("Intro Call", "2025-02-05T10:00:00Z"),
+            ("Demo Given", "2025-02-07T15:00:00Z"),
+            ("Offer Sent", "2025-02-10T11:00:00Z"),
+            ("Offer Revised", "2025-02-12T11:00:00Z"),
+            ("Needs Review", "2025-02-14T16:00:00Z"),
+            ("Demo Given", "2025-02-18T10:00:00Z"),
+            ("Offer Sent", "2025-02-20T10:00:00Z"),
+            ("Contract Talks", "2025-02-24T10:00:00Z"),
+            ("Won", "2025-03-03T12:00:00Z"),
+        ),
+        (
+            ("A900000101", "call", "2025-02-03T10:00:00Z", "U1001"),
+            ("A900000102", "email", "2025-02-20T10:00:00+01:00", "U1001"),
+        ),
+    ),  # fmt: skip
+    # Won, but the history lacks the move to Won: its negotiation spell lasts 33.4 days.
+    _awkward(
+        "D9000002",
+        "Inbound",
+        "Won",
+        "won",
+        "8400.00",
+        "EUR",
+        "U1021",
+        "C9000002",
+        "LinkedIn",
+        "2025-04-01T08:00:00Z",
+        "2025-05-18T18:36:00Z",
+        (
+            ("Lead Captured", "2025-04-01T08:00:00Z"),
+            ("Intro Call", "2025-04-02T08:00:00Z"),
+            ("Demo Given", "2025-04-08T09:00:00Z"),
+            ("Contract Talks", "2025-04-15T09:00:00Z"),
+        ),
+        (("A900000201", "meeting", "2025-04-08T08:00:00Z", "U1021"),),
+    ),  # fmt: skip
+    # Lost, but the history lacks the move to Churned.
+    _awkward(
+        "D9000003",
+        "Renewals",
+        "Churned",
+        "lost",
+        "5000.00",
+        "USD",
+        "U1002",
+        "C9000003",
+        "",
+        "2025-05-02T10:00:00Z",
+        "2025-06-20T14:00:00Z",
+        (
+            ("Renewal Due", "2025-05-02T10:00:00Z"),
+            ("Renewal Quote", "2025-05-20T10:00:00Z"),
+        ),
+    ),  # fmt: skip
+    # Won without any stage history, and without an amount.
+    _awkward(
+        "D9000004",
+        "Renewals",
+        "Renewed",
+        "won",
+        "",
+        "USD",
+        "U1003",
+        "C9000004",
+        "Referral",
+        "2025-03-10T10:00:00Z",
+        "2025-04-10T10:00:00Z",
+        (),
+        (("A900000401", "email", "2025-03-20T10:00:00Z", "U1003"),),
+    ),  # fmt: skip
+    # Open without any stage history, without an amount.
+    _awkward(
+        "D9000005",
+        "Inbound",
+        "Needs Review",
+        "open",
+        "",
+        "USD",
+        "U1004",
+        "C9000005",
+        "Outbound",
+        "2025-06-02T10:00:00Z",
+        "",
+        (),
+    ),  # fmt: skip
+    # Times with non-UTC offsets; the close is in August locally, in July in UTC.
+    _awkward(
+        "D9000006",
+        "Renewals",
+        "Churned",
+        "lost",
+        "3000.00",
+        "GBP",
+        "U1031",
+        "C9000006",
+        "Partner",
+        "2025-07-01T09:15:00+05:30",
+        "2025-08-02T00:30:00+02:00",
+        (
+            ("Renewal Due", "2025-07-01T09:15:00+05:30"),
+            ("Renewal Quote", "2025-07-20T18:00:00-04:00"),
+            ("Churned", "2025-08-02T00:30:00+02:00"),
+        ),
+    ),  # fmt: skip
+    # A follow-on win of D9000001's customer, with offsets; closed in October UTC.
+    _awkward(
+        "D9000007",
+        "Renewals",
+        "Renewed",
+        "won",
+        "4500.00",
+        "USD",
+        "U1001",
+        "C9000001",
+        "Webinar",
+        "2025-09-01T23:30:00-05:00",
+        "2025-09-30T22:00:00-03:00",
+        (
+            ("Renewal Due", "2025-09-01T23:30:00-05:00"),
+            ("Renewal Signature", "2025-09-15T10:00:00+01:00"),
+            ("Renewed", "2025-09-30T22:00:00-03:00"),
+        ),
+        (("A900000701", "call", "2025-09-10T09:00:00-05:00", "U1001"),),
+    ),  # fmt: skip
+    # Open after a skip, a regression and a skip, without an amount.
+    _awkward(
+        "D9000008",
+        "Inbound",
+        "Offer Revised",
+        "open",
+        "",
+        "USD",
+        "U1005",
+        "",
+        "Google Ads",
+        "2025-10-06T09:00:00Z",
+        "",
+        (
+            ("Lead Captured", "2025-10-06T09:00:00Z"),
+            ("Needs Review", "2025-10-08T09:00:00Z"),
+            ("Intro Call", "2025-10-10T09:00:00Z"),
+            ("Offer Sent", "2025-10-15T09:00:00Z"),
+            ("Offer Revised", "2025-10-20T09:00:00Z"),
+        ),
+    ),  # fmt: skip
+    # Lost in the same second as its last move (listed first): lost goes last.
+    _awkward(
+        "D9000009",
+        "Inbound",
+        "Lost",
+        "lost",
+        "2500.00",
+        "USD",
+        "U1006",
+        "C9000009",
+        "Google Ads",
+        "2025-11-03T09:00:00Z",
+        "2025-11-12T10:00:00Z",
+        (
+            ("Lead Captured", "2025-11-03T09:00:00Z"),
+            ("Intro Call", "2025-11-05T09:00:00Z"),
+            ("Lost", "2025-11-12T10:00:00Z"),
+            ("Offer Sent", "2025-11-12T10:00:00Z"),
+        ),
+    ),  # fmt: skip
+)
+
+
+def awkward_stage_mapping() -> list[tuple[str, str, str, str, str]]:
+    """Stage mapping rows (source_system, pipeline, crm_stage, funnel_stage, probability) of
+    the awkward pipelines, in the columns of config/reference/stage_mapping.csv."""
+    return [
+        (SOURCE_SYSTEM, p.name, stage, funnel, f"{probability:.2f}")
+        for p in AWKWARD_PIPELINES
+        for stage, funnel, probability in p.stage_mapping()
+    ]
+
+
+def _awkward_rows() -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """deals.csv, deal_stage_history.csv and activities.csv rows of the awkward deals."""
+    deals = [d.row for d in AWKWARD_DEALS]
+    history = [(d.row[0], stage, at) for d in AWKWARD_DEALS for stage, at in d.history]
+    activities = [
+        (activity_id, d.row[0], kind, at, owner)
+        for d in AWKWARD_DEALS
+        for activity_id, kind, at, owner in d.activities
+    ]
+    return deals, history, activities
+
+
 _COMPANY_WORDS_A = (
     "Acme",
     "Blue",
@@ -798,12 +1066,15 @@ def generate(
     start: date = date(2024, 1, 1),
     end: date = date(2026, 6, 30),
     workers: int | None = None,
+    awkward: bool = False,
 ) -> dict[str, int]:
     """Write the four canonical CSV files for `n_deals` sample deals; return rows per file.
 
     Every event lies between `start` 00:00:00 and `end` 23:59:59 UTC. `workers` (default: up to
     2 processes) only changes the speed, never the bytes written; workers are spawned, so a
-    calling script needs the usual `if __name__ == "__main__":` guard.
+    calling script needs the usual `if __name__ == "__main__":` guard. `awkward` appends the
+    hand-made AWKWARD_DEALS (dated 2025: keep `start` and `end` around that year), whose
+    pipelines need `awkward_stage_mapping()` in the stage mapping.
     """
     if n_deals < 0:
         raise ValueError(f"n_deals must be >= 0, got {n_deals}")
@@ -852,6 +1123,18 @@ def generate(
                 while window:
                     fut, n = window.popleft()
                     write(fut.result(), n)
+        if awkward:
+            deals_rows, hist_rows, act_rows = _awkward_rows()
+            write(
+                (
+                    _csv_bytes(deals_rows),
+                    _csv_bytes(hist_rows),
+                    _csv_bytes(act_rows),
+                    len(hist_rows),
+                    len(act_rows),
+                ),
+                len(deals_rows),
+            )
 
         spend = io.TextIOWrapper(files["spend.csv"], encoding="utf-8", newline="")
         writer = csv.writer(spend, lineterminator="\n")
@@ -877,9 +1160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=None, help="processes (default: up to 2); same output"
     )
+    parser.add_argument(
+        "--awkward",
+        action="store_true",
+        help="append the hand-made awkward deals (their stages: awkward_stage_mapping())",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    counts = generate(args.out, args.deals, args.seed, args.start, args.end, args.workers)
+    counts = generate(
+        args.out, args.deals, args.seed, args.start, args.end, args.workers, args.awkward
+    )
     elapsed = time.perf_counter() - t0
     for name, n in counts.items():
         print(f"{name}: {n} rows")

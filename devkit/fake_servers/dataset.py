@@ -16,6 +16,13 @@ from typing import Any
 
 import duckdb
 
+# Timestamp columns per table: times with an offset are served as the same instant in UTC.
+TIMESTAMPS = {
+    "deals": ("created_at", "closed_at", "updated_at"),
+    "stage_history": ("changed_at",),
+    "activities": ("occurred_at",),
+}
+
 TABLES = {
     "deals": "deals.csv",
     "stage_history": "deal_stage_history.csv",
@@ -27,12 +34,16 @@ TABLES = {
 class SampleDataset:
     """Canonical deals, stage history and activities, queryable and mutable, thread-safe.
 
-    Columns are the canonical CSV columns (text, as in the files), plus on `deals` a
+    Columns are the canonical CSV columns (text, as in the files; times with a UTC offset
+    rewritten as the same instant in UTC, `...Z`), plus on `deals` a
     `deleted_at` column (NULL unless the deal was deleted / archived in the CRM) and a
     `seq` column (file order, a stable tie-breaker for paging).
     """
 
-    def __init__(self, folder: Path | str) -> None:
+    def __init__(self, folder: Path | str, stage_mapping: Path | str | None = None) -> None:
+        """`stage_mapping`: a stage mapping CSV (config/reference/stage_mapping.csv's
+        columns) that fakes whose API describes stages (closed, won, probability, order)
+        read for stages the data alone does not describe; table `stage_mapping`."""
         self.folder = Path(folder)
         self._lock = threading.Lock()
         self._con = duckdb.connect()
@@ -47,6 +58,28 @@ class SampleDataset:
                 [str(path)],
             )
         self._con.execute("alter table deals add column deleted_at varchar")
+        self._con.execute(
+            "create table stage_mapping (pipeline varchar, crm_stage varchar,"
+            " funnel_stage varchar, probability double)"
+        )
+        if stage_mapping is not None:
+            self._con.execute(
+                """insert into stage_mapping
+                   select trim(pipeline), trim(crm_stage), lower(trim(funnel_stage)),
+                          cast(probability as double)
+                   from read_csv(?, all_varchar = true, header = true)""",
+                [str(stage_mapping)],
+            )
+        self._con.execute("set TimeZone = 'UTC'")
+        for table, columns in TIMESTAMPS.items():
+            for column in columns:
+                # The fakes read `...Z` texts; an offset (`+05:30`) names the same instant.
+                self._con.execute(
+                    f"""update {table}
+                        set "{column}" = strftime(
+                            cast("{column}" as timestamptz), '%Y-%m-%dT%H:%M:%SZ')
+                        where "{column}" not like '%Z'"""
+                )
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run a query over the dataset; rows as dicts."""

@@ -30,9 +30,16 @@ Id mapping (deterministic): canonical ids lose their letter prefix and leading z
 "default" pipeline whose won / lost stages are "closedwon" / "closedlost"; the others get ids
 70000000 + p, and every other stage 100000000 + 1000 * p + s (p, s: 1-based pipeline number
 and stage position, won then lost last). Labels are the canonical names. A pipeline or stage
-the generator does not know (added to the dataset by a test) gets a CRC32-derived id and is
-served as an open stage. All property values are strings or null; datetimes look like
-"2024-11-01T14:49:25.000Z"; the lead source is the custom deal property `lead_source`.
+the generator does not know (another dataset's, or added by a test) gets a CRC32-derived id
+and metadata derived from the data served and the dataset's stage mapping (StageCatalog):
+`isClosed` and `probability` 1.0 / 0.0 where deals sit in it as won / lost, the mapping's
+funnel stage and probability otherwise, `displayOrder` in funnel order. All property values
+are strings or null; datetimes look like "2024-11-01T14:49:25.000Z"; the lead source is the
+custom deal property `lead_source`.
+
+What the API cannot carry of a canonical dataset: a won or lost deal whose stage is open
+(HubSpot takes the status from the stage's metadata); a stage history for a deal without
+one is served empty (its only entry would be the current stage at creation).
 
 Simplified versus the real API: only the objects, parameters and operators above; history
 only for `dealstage` (other properties get their current value as a single entry); cursors are
@@ -65,7 +72,7 @@ from urllib.parse import urlencode
 from devkit.fake_servers.base import FakeApiServer, Fault, Request, Response
 from devkit.fake_servers.cli import serve
 from devkit.fake_servers.dataset import SampleDataset
-from devkit.sample_data import OWNERS, PIPELINES, Pipeline
+from devkit.sample_data import FUNNEL_ORDER, FUNNEL_STAGES, LOST, OWNERS, PIPELINES, Pipeline
 
 # --------------------------------------------------------------------------------------------
 # Limits and fixed values of the real API
@@ -252,12 +259,23 @@ def _crc_id(*parts: str) -> str:
 
 
 class StageCatalog:
-    """The generator's pipelines as HubSpot pipelines; unknown names get CRC32-derived ids."""
+    """The generator's pipelines as HubSpot pipelines; unknown names get CRC32-derived ids.
 
-    def __init__(self, pipelines: Sequence[Pipeline] = PIPELINES) -> None:
+    A stage the generator does not know is described by the data served: closed and won
+    (probability 1) when a deal sits in it as won, closed and lost (probability 0) when one
+    sits in it as lost; otherwise by the dataset's stage mapping (`lost`, the last funnel
+    stage, or open with the mapping's probability), else open with probability 0. Its
+    display order follows the funnel order the mapping gives, then the name."""
+
+    def __init__(
+        self, pipelines: Sequence[Pipeline] = PIPELINES, dataset: SampleDataset | None = None
+    ) -> None:
         self.pipelines = tuple(_hs_pipeline(p, pl) for p, pl in enumerate(pipelines, start=1))
         self._by_label = {p.label: p for p in self.pipelines}
         self._stages = {(p.label, s.label): s for p in self.pipelines for s in p.stages}
+        self._dataset = dataset
+        # A stage's metadata is fixed once described, as in HubSpot.
+        self._derived: dict[tuple[str, str], HsStage] = {}
 
     def pipeline_id(self, label: str) -> str:
         known = self._by_label.get(label)
@@ -265,7 +283,37 @@ class StageCatalog:
 
     def stage(self, pipeline: str, label: str) -> HsStage:
         known = self._stages.get((pipeline, label))
-        return known or HsStage(_crc_id(pipeline, label), label, 999, False, 0.0)
+        if known is not None:
+            return known
+        if (pipeline, label) not in self._derived:
+            self._derived[(pipeline, label)] = self._describe(pipeline, label)
+        return self._derived[(pipeline, label)]
+
+    def _describe(self, pipeline: str, label: str) -> HsStage:
+        """An unknown stage's metadata, from the deals in it and the stage mapping."""
+        is_closed, probability, order = False, 0.0, 999
+        if self._dataset is not None:
+            facts = self._dataset.rows(
+                """select
+                       bool_or(status = 'won') as won,
+                       bool_or(status = 'lost') as lost,
+                       (select max(funnel_stage) from stage_mapping as m
+                        where m.pipeline = ? and m.crm_stage = ?) as funnel_stage,
+                       (select max(probability) from stage_mapping as m
+                        where m.pipeline = ? and m.crm_stage = ?) as probability
+                   from deals
+                   where pipeline = ? and stage = ?""",
+                [pipeline, label, pipeline, label, pipeline, label],
+            )[0]
+            funnel = facts["funnel_stage"]
+            order = FUNNEL_ORDER.get(funnel, len(FUNNEL_ORDER) + 1 if funnel == LOST else 999)
+            if facts["won"] or (not facts["lost"] and funnel == FUNNEL_STAGES[-1][0]):
+                is_closed, probability = True, 1.0
+            elif facts["lost"] or funnel == LOST:
+                is_closed, probability = True, 0.0
+            elif facts["probability"] is not None:
+                probability = float(facts["probability"])
+        return HsStage(_crc_id(pipeline, label), label, order, is_closed, probability)
 
     def with_extra(self, pairs: Iterable[tuple[str, str]]) -> list[HsPipeline]:
         """The known pipelines plus any (pipeline, stage) the dataset uses that they lack."""
@@ -273,12 +321,17 @@ class StageCatalog:
         for pipeline, label in sorted(pairs):
             if (pipeline, label) not in self._stages:
                 extra.setdefault(pipeline, []).append(self.stage(pipeline, label))
+        for stages in extra.values():
+            stages.sort(key=lambda s: (s.display_order, s.label))
         out = [
             HsPipeline(p.id, p.label, p.display_order, p.stages + tuple(extra.pop(p.label, ())))
             for p in self.pipelines
         ]
         for n, (label, stages) in enumerate(sorted(extra.items()), start=len(out)):
-            out.append(HsPipeline(_crc_id(label), label, n, tuple(stages)))
+            numbered = tuple(
+                HsStage(s.id, s.label, i, s.is_closed, s.probability) for i, s in enumerate(stages)
+            )
+            out.append(HsPipeline(_crc_id(label), label, n, numbered))
         return out
 
 
@@ -521,7 +574,7 @@ class HubSpotApi:
         # HubSpot's is 10,000; tests lower it to exercise the cap on a small dataset.
         self.search_result_cap = search_result_cap
         self._token = token.encode()
-        self.catalog = StageCatalog()
+        self.catalog = StageCatalog(dataset=dataset)
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -37,6 +37,11 @@ with `status=deleted` forever (no 30-day purge); there is no archive; activities
 deal stay listed; a user's name is the name on the user's most recently updated deal, so a
 name that changed over time (the generator renames one owner) has one current value, as in a
 real CRM; no rate limiting unless a fault is queued (`server.faults`).
+
+What the API cannot carry of a canonical dataset: a deal without stage history (the change
+log always starts with the creation entry, in the deal's stage at creation, here its
+current one: the deal enters that stage at creation); the order of two stage changes in one
+second beyond their timestamps (the flow is served in dataset order).
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ connector's field-to-column table):
 - OpportunityHistory (one per stage change): OpportunityId, StageName, CreatedDate = the exact
   changed_at, Probability, ForecastCategory, CreatedById, SystemModstamp, IsDeleted.
 - OpportunityStage (global, as on Salesforce): MasterLabel = ApiName = the canonical stage name,
-  IsClosed, IsWon, DefaultProbability, SortOrder, ForecastCategory(Name), IsActive.
+  IsClosed, IsWon, DefaultProbability, SortOrder, ForecastCategory(Name), IsActive. A stage
+  the generator does not know is closed (and won) when deals sit in it as lost (won), else
+  open with the dataset's stage mapping probability.
 - RecordType (one per pipeline, SobjectType 'Opportunity'): Name = the pipeline name,
   DeveloperName, BusinessProcessId, IsActive.
 - User (Id, Name = the name on the owner's most recently updated deal, FirstName, LastName),
@@ -55,6 +57,11 @@ Deleted deals (SampleDataset.delete_deal) go to the recycle bin, with their stag
 activities: `query` no longer returns them, `queryAll` returns them with IsDeleted = true and
 SystemModstamp = the deletion time, so an incremental `queryAll ... WHERE SystemModstamp > X`
 sees the deletion.
+
+What the API cannot carry of a canonical dataset: nothing the marts use. OpportunityHistory
+Ids follow the dataset's row order, so two changes in one second keep the file's order
+(staging leaves such ties to the marts' rule); a closed deal's close time is on the
+Opportunity (`LastStageChangeDate`), with or without history rows.
 
 Simplified versus the real API: only the SOQL above (no OR, parentheses, relationship fields
 such as Owner.Name, subqueries, aggregates, date literals such as LAST_N_DAYS, OFFSET or
@@ -221,10 +228,32 @@ def _catalog(dataset: SampleDataset) -> tuple[list[_Stage], list[str]]:
             add(stage.name, round(stage.probability * 100))
         add(pipeline.won_stage, 100, closed=True, won=True)
         add(pipeline.lost_stage, 0, closed=True)
-    seen = "select stage from deals union select stage from stage_history order by stage"
+    # A stage the generator does not know is described by the deals in it: closed and won
+    # where a deal sits in it as won, closed where one sits in it as lost (IsClosed and
+    # IsWon follow the stage in Salesforce), else open, with the mapping's probability.
+    seen = """
+        with names as (select stage from deals union select stage from stage_history)
+        select
+            names.stage,
+            bool_or(d.status = 'won') as won,
+            bool_or(d.status = 'lost') as lost,
+            (select max(m.probability) from stage_mapping as m
+             where m.crm_stage = names.stage) as probability
+        from names
+        left join deals as d on d.stage = names.stage
+        group by names.stage
+        order by names.stage
+    """
     for row in dataset.rows(seen):
         if row["stage"] is not None:
-            add(row["stage"], None)
+            if row["won"]:
+                add(row["stage"], 100, closed=True, won=True)
+            elif row["lost"]:
+                add(row["stage"], 0, closed=True)
+            elif row["probability"] is not None:
+                add(row["stage"], round(row["probability"] * 100))
+            else:
+                add(row["stage"], None)
     pipelines = dict.fromkeys(p.name for p in PIPELINES)
     for row in dataset.rows("select distinct pipeline from deals order by pipeline"):
         if row["pipeline"] is not None:
