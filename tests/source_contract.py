@@ -6,7 +6,9 @@ source (files in its format, or a fake server) and which raw keys must reach sta
 tests/test_source_contract.py then runs the same checks on every one of them:
 
 1. figures: a night through the source gives the same aggregate marts as the same data
-   through the canonical CSV path (the marts it can reproduce; `comparable_marts`);
+   through the canonical CSV path (the marts it can reproduce; `comparable_marts`), the
+   data reduced by the door's documented limits (`limits`: what it cannot carry) and by
+   nothing else;
 2. idempotent reload: running the night again changes neither raw nor any mart;
 3. quarantine accounting: every batch's raw rows and quarantined rows are what it
    reported, and for files, loaded + quarantined = the records in the file;
@@ -38,6 +40,17 @@ class Presented:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """What a door cannot carry, as its docs say: `reduce` rewrites a copy of the canonical
+    files (deals.csv, deal_stage_history.csv, activities.csv, spend.csv in a folder) to what
+    the door does carry. The door's marts must equal the canonical path's on that copy."""
+
+    name: str
+    doc: str  # where the limit is documented
+    reduce: Callable[[Path], None]
+
+
+@dataclass(frozen=True)
 class ContractSource:
     type: str
     # (sample folder, work folder, ExitStack for servers) -> the source's config entries.
@@ -47,6 +60,8 @@ class ContractSource:
     # Pairs of SQL over the warehouse: the keys raw holds, the keys staging holds; equal.
     reach: tuple[tuple[str, str], ...]
     comparable_marts: tuple[str, ...] = SAME_ROWS
+    # The door's documented limits: the only differences from the canonical path allowed.
+    limits: tuple[Limit, ...] = ()
     # "file" (files in a landing folder) or "api" (a CRM's API over HTTP): which test file
     # runs its checks (tests/test_source_contract.py or tests/test_source_contract_api.py).
     door: str = "file"
@@ -63,6 +78,75 @@ def contract_sources() -> dict[str, ContractSource]:
         if contract is not None:
             found[info.name] = contract
     return found
+
+
+def stage_mapping_of(sample: Path) -> Path:
+    """The stage mapping of a contract sample: the demo's plus its awkward pipelines'."""
+    return sample.parent / "stage_mapping.csv"
+
+
+def write_stage_mapping(path: Path) -> None:
+    """config/reference/stage_mapping.csv with the rows of the awkward pipelines added."""
+    from devkit.sample_data import awkward_stage_mapping
+    from night.config import DEFAULT_REFERENCE_DIR
+
+    text = (DEFAULT_REFERENCE_DIR / "stage_mapping.csv").read_text(encoding="utf-8")
+    rows = "".join(",".join(row) + "\n" for row in awkward_stage_mapping())
+    path.write_text((text if text.endswith("\n") else text + "\n") + rows, encoding="utf-8")
+
+
+def rewrite_csv(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+    """Rewrite a CSV file's rows through `change` (rows as dicts), keeping its header."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(change(rows))
+
+
+def _deals(folder: Path) -> list[dict[str, str]]:
+    with (folder / "deals.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def deals_with_history(folder: Path) -> set[str]:
+    """The deal ids that have stage history rows in a canonical folder."""
+    with (folder / "deal_stage_history.csv").open(newline="", encoding="utf-8") as fh:
+        return {row["deal_id"] for row in csv.DictReader(fh)}
+
+
+def history_for_deals_without(entered_at: Callable[[dict[str, str]], str]) -> Callable:
+    """A `reduce`: every deal without stage history gets one change, into its current
+    stage at `entered_at(deal)`."""
+
+    def reduce(folder: Path) -> None:
+        path = folder / "deal_stage_history.csv"
+        with_history = deals_with_history(folder)
+        added = [
+            {"deal_id": d["deal_id"], "stage": d["stage"], "changed_at": entered_at(d)}
+            for d in _deals(folder)
+            if d["deal_id"] not in with_history
+        ]
+        rewrite_csv(path, lambda rows: rows + added)
+
+    return reduce
+
+
+def no_activities(folder: Path) -> None:
+    """A `reduce`: no activities (the door carries none)."""
+    rewrite_csv(folder / "activities.csv", lambda rows: [])
+
+
+def reduced_copy(sample: Path, out: Path, limits: tuple[Limit, ...]) -> Path:
+    """The sample's canonical files as `limits` leave them, in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("deals.csv", "deal_stage_history.csv", "activities.csv", "spend.csv"):
+        (out / name).write_bytes((sample / name).read_bytes())
+    for limit in limits:
+        limit.reduce(out)
+    return out
 
 
 def spend_only(sample: Path, work: Path) -> str:
@@ -96,7 +180,8 @@ def api_presenter(build_server: Callable, source_type: str, token: str, settings
     token_env = f"CONTRACT_{source_type.upper()}_TOKEN"
 
     def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
-        server = stack.enter_context(build_server(SampleDataset(sample), token=token))
+        dataset = SampleDataset(sample, stage_mapping=stage_mapping_of(sample))
+        server = stack.enter_context(build_server(dataset, token=token))
         return Presented(
             f"  - {{name: {SOURCE_NAME}, type: {source_type}, base_url: '{server.url}',"
             f" token_env: {token_env}{settings}}}\n" + spend_only(sample, work),

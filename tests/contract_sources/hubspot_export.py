@@ -7,8 +7,30 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
-from export_writers.hubspot import source_yaml, write_hubspot_export_files
-from source_contract import SOURCE_NAME, ContractSource, Presented, spend_only
+from export_writers.hubspot import latest_entries, source_yaml, write_hubspot_export_files
+from source_contract import (
+    SOURCE_NAME,
+    ContractSource,
+    Limit,
+    Presented,
+    history_for_deals_without,
+    no_activities,
+    rewrite_csv,
+    spend_only,
+)
+
+# The export's snapshot time (its file name's date), when a deal without history shows
+# in its current stage.
+EXPORTED_AT = "2026-06-30T00:00:00Z"
+
+
+def _latest_entry_per_stage(folder: Path) -> None:
+    """A Date entered column holds a deal's latest entry into the stage only."""
+    latest = latest_entries(folder)
+    rewrite_csv(
+        folder / "deal_stage_history.csv",
+        lambda rows: [r for r in rows if latest[(r["deal_id"], r["stage"])] == r["changed_at"]],
+    )
 
 
 def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
@@ -20,16 +42,19 @@ def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
 CONTRACT = ContractSource(
     type="hubspot_export",
     present=present,
-    # A Date entered column keeps only a deal's latest entry into the stage, so a deal
-    # that went back and re-entered a stage loses its earlier spells (time in stage and
-    # the daily pipeline differ), and a deals export has no activities (velocity's
-    # touches). Conversion, open spells and CAC must be equal; against the canonical files
-    # reduced to what the export holds, every mart is (tests/test_hubspot_export.py).
-    comparable_marts=(
-        "mart_funnel_conversion",
-        "mart_stage_open_spells",
-        "mart_cac",
-        "mart_cac_by_channel",
+    limits=(
+        Limit(
+            "a Date entered column keeps only a deal's latest entry into the stage",
+            "docs/exports/hubspot.md",
+            _latest_entry_per_stage,
+        ),
+        Limit("a deals export has no activities", "docs/exports/hubspot.md", no_activities),
+        Limit(
+            "a deal without Date entered values shows in its current stage from the export"
+            " (the snapshot), or from its close when closed",
+            "docs/exports/hubspot.md, docs/snapshot-history.md",
+            history_for_deals_without(lambda deal: deal["closed_at"] or EXPORTED_AT),
+        ),
     ),
     reach=(
         (

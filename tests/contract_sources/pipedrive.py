@@ -3,7 +3,7 @@ spend comes from the sample's spend file (Pipedrive holds none)."""
 
 from __future__ import annotations
 
-from source_contract import ContractSource, api_presenter
+from source_contract import ContractSource, Limit, api_presenter, history_for_deals_without
 
 from devkit.fake_servers.pipedrive import build_server
 
@@ -17,6 +17,14 @@ CONTRACT = ContractSource(
     type="pipedrive",
     door="api",
     present=present,
+    limits=(
+        Limit(
+            "a deal's change log starts with its creation entry: a deal without stage"
+            " history enters its current stage at creation",
+            "docs/api-sources.md, Pipedrive",
+            history_for_deals_without(lambda deal: deal["created_at"]),
+        ),
+    ),
     reach=(
         (
             """select distinct _source_system || ':' || record_id from raw.pipedrive__deals

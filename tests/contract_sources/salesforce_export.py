@@ -6,23 +6,56 @@ handling has its own tests in tests/test_salesforce_export.py)."""
 from __future__ import annotations
 
 from contextlib import ExitStack
+from datetime import UTC, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from export_writers.salesforce import (
+    EXPORTED_AT,
     SECONDS_TIME_FORMAT,
+    TIMEZONE,
     source_format,
     write_salesforce_export_files,
 )
-from source_contract import SOURCE_NAME, ContractSource, Presented, spend_only
+from source_contract import (
+    SOURCE_NAME,
+    ContractSource,
+    Limit,
+    Presented,
+    deals_with_history,
+    history_for_deals_without,
+    no_activities,
+    rewrite_csv,
+    spend_only,
+)
 
 
 def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
     landing = work / "salesforce_reports"
-    write_salesforce_export_files(sample, landing, seconds=True, footer=False)
+    write_salesforce_export_files(
+        sample, landing, seconds=True, footer=False, last_stage_change=True
+    )
     return Presented(
         f"  - {{name: {SOURCE_NAME}, type: salesforce_export, landing_dir: '{landing}',"
         f" format: {source_format(SECONDS_TIME_FORMAT)}}}\n" + spend_only(sample, work)
     )
+
+
+def _created_on_report_date(folder: Path) -> None:
+    """Created Date is a date in reports: without a history row to time it, a deal is
+    created at midnight of that date in the report's time zone."""
+    with_history = deals_with_history(folder)
+    zone = ZoneInfo(TIMEZONE)
+
+    def change(rows):
+        for row in rows:
+            if row["deal_id"] not in with_history:
+                local = datetime.fromisoformat(row["created_at"].replace("Z", "+00:00"))
+                midnight = datetime.combine(local.astimezone(zone).date(), time(), zone)
+                row["created_at"] = midnight.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rows
+
+    rewrite_csv(folder / "deals.csv", change)
 
 
 _ID_15 = "case when length(trim({c})) = 18 then left(trim({c}), 15) else trim({c}) end"
@@ -30,15 +63,28 @@ _ID_15 = "case when length(trim({c})) = 18 then left(trim({c}), 15) else trim({c
 CONTRACT = ContractSource(
     type="salesforce_export",
     present=present,
-    # Reports carry no activities, so velocity's touches per won deal differ (0 here);
-    # every other aggregate mart, stage history included, must be equal.
-    comparable_marts=(
-        "mart_funnel_conversion",
-        "mart_stage_duration",
-        "mart_stage_open_spells",
-        "mart_cac",
-        "mart_cac_by_channel",
-        "mart_pipeline_snapshot",
+    limits=(
+        Limit(
+            "reports carry no activities",
+            "docs/exports/salesforce.md",
+            no_activities,
+        ),
+        Limit(
+            "Created Date is a date: an opportunity without history report rows (the first"
+            " of which times the creation) is created at midnight of it, in the report's"
+            " time zone",
+            "docs/exports/salesforce.md",
+            _created_on_report_date,
+        ),
+        Limit(
+            "an opportunity without history report rows takes its stage from the"
+            " opportunities report: entered at its Last Stage Change Date when closed,"
+            " when the report was taken when open",
+            "docs/exports/salesforce.md, docs/snapshot-history.md",
+            history_for_deals_without(
+                lambda deal: deal["closed_at"] or EXPORTED_AT.strftime("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ),
     ),
     reach=(
         (

@@ -55,13 +55,24 @@ def date_entered_header(stage: str, pipeline: str) -> str:
     return f'Date entered "{stage} ({pipeline})"'
 
 
-def date_entered_headers() -> list[str]:
-    """One column per stage of every pipeline, as HubSpot exports them."""
-    return [
+def date_entered_headers(sample_dir: Path | None = None) -> list[str]:
+    """One column per stage of every pipeline, as HubSpot exports them: the generator's
+    pipelines, then any other (pipeline, stage) the sample in `sample_dir` uses."""
+    known = [
         date_entered_header(stage, p.name)
         for p in PIPELINES
         for stage in [s.name for s in p.stages] + [p.won_stage, p.lost_stage]
     ]
+    if sample_dir is None:
+        return known
+    with (sample_dir / "deals.csv").open(newline="", encoding="utf-8") as fh:
+        deals = list(csv.DictReader(fh))
+    pipeline_of = {d["deal_id"]: d["pipeline"] for d in deals}
+    pairs = {(d["pipeline"], d["stage"]) for d in deals}
+    with (sample_dir / "deal_stage_history.csv").open(newline="", encoding="utf-8") as fh:
+        pairs |= {(pipeline_of[r["deal_id"]], r["stage"]) for r in csv.DictReader(fh)}
+    extra = [date_entered_header(stage, pipeline) for pipeline, stage in sorted(pairs)]
+    return known + [h for h in extra if h not in set(known)]
 
 
 def latest_entries(sample_dir: Path) -> dict[tuple[str, str], str]:
@@ -113,7 +124,7 @@ def write_hubspot_export_files(
     for (deal_id, stage), at in entries.items():
         by_deal[deal_id][stage] = at
     header = [h for h in HEADER if currency_column or h != "Currency"]
-    entered_headers = date_entered_headers() if date_entered else []
+    entered_headers = date_entered_headers(sample_dir) if date_entered else []
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         (sample_dir / "deals.csv").open(newline="", encoding="utf-8") as src,

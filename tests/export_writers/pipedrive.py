@@ -56,7 +56,8 @@ def write_pipedrive_export_files(
         entries[row["deal_id"]].append((_instant(row["changed_at"]), row["stage"]))
     for deal_entries in entries.values():
         deal_entries.sort()
-    times = list(at) or [max(e[-1][0] for e in entries.values()) + timedelta(seconds=1)]
+    last = max(_instant(d["closed_at"] or d["created_at"]) for d in deals)
+    times = list(at) or [max([last, *(e[-1][0] for e in entries.values())]) + timedelta(seconds=1)]
     zone = ZoneInfo(timezone)
     for when in times:
         name = f"deals_{when.astimezone(UTC):%Y-%m-%dT%H%M%S}.csv"
@@ -76,16 +77,20 @@ def _row(
     if created > when:
         return None
     seen = [(t, stage) for t, stage in entries if t <= when]
-    moves = [(t, stage) for t, stage in seen if stage not in _CLOSING]
-    closing = [(t, stage) for t, stage in seen if stage in _CLOSING]
+    closing_stages = _CLOSING | ({deal["stage"]} if deal["status"] != "open" else set())
+    # A deal without history sits in its current stage since its creation.
+    moves = [(t, stage) for t, stage in seen if stage not in closing_stages] or [
+        (created, deal["stage"])
+    ]
     status, won, lost = "Open", "", ""
-    if closing:
-        closed_at = closing[-1][0]
+    # The close is the deal's own (its history may lack the move to won / lost).
+    closed_at = _instant(deal["closed_at"]) if deal["closed_at"] else None
+    if closed_at is not None and closed_at <= when:
         if deal["status"] == "won":
             status, won = "Won", _local(closed_at, zone)
         else:
             status, lost = "Lost", _local(closed_at, zone)
-    updated = max(t for t, _ in seen)
+    updated = max([created, *(t for t, _ in seen)])
     return [
         deal["deal_id"].lstrip("D0"),
         deal["deal_name"],

@@ -89,17 +89,29 @@ def write_salesforce_export_files(
     history: bool = True,
     footer: bool = True,
     seconds: bool = False,
+    last_stage_change: bool = False,
 ) -> None:
     """An opportunities report (and an Opportunity History report) of the sample; with
     `seconds`, times keep their seconds (read them with source_format(SECONDS_TIME_FORMAT)),
-    so the reports carry the sample's times exactly."""
+    so the reports carry the sample's times exactly. `last_stage_change` adds the optional
+    `Last Stage Change Date` column: a closed deal's close, an open deal's last move."""
     time = _Times(SECONDS_TIME_FORMAT if seconds else TIME_FORMAT)
     out_dir.mkdir(parents=True, exist_ok=True)
     deals = _read(sample_dir / "deals.csv")
     millis = int(exported_at.timestamp() * 1000)
     rows = [_opportunity_row(d, time) for d in deals]
+    header = OPPORTUNITY_HEADER
+    if last_stage_change:
+        last_move: dict[str, datetime] = {}
+        for entry in _read(sample_dir / "deal_stage_history.csv"):
+            at = _instant(entry["changed_at"])
+            last_move[entry["deal_id"]] = max(at, last_move.get(entry["deal_id"], at))
+        header = (*OPPORTUNITY_HEADER, "Last Stage Change Date")
+        for row, d in zip(rows, deals, strict=True):
+            changed = _instant(d["closed_at"]) if d["closed_at"] else last_move.get(d["deal_id"])
+            row.append(time(changed) if changed else "")
     generated = time(exported_at) if footer else ""
-    _write(out_dir / f"report{millis}.csv", OPPORTUNITY_HEADER, rows, generated)
+    _write(out_dir / f"report{millis}.csv", header, rows, generated)
     if history:
         by_deal = {d["deal_id"]: d for d in deals}
         entries = _read(sample_dir / "deal_stage_history.csv")
