@@ -8,7 +8,12 @@ publish the marts atomically to the file BI tools read.
 - Sources, reference data, warehouse and schedule come from the pipeline config
   (`config/pipeline.yml`, or the file `$CRM_PIPELINE_CONFIG` names).
 - The as-of time of every figure is the run's `data_interval_end`; trigger with
-  `{"as_of": "2026-06-01T00:00:00Z"}` as conf to rebuild a given night.
+  `{"as_of": "2026-06-01T00:00:00Z"}` as conf to rebuild a given night. A manual trigger
+  without `as_of` has the data interval of the last scheduled night before it (the night
+  that ended at the schedule's latest time), not the moment it was triggered.
+- A failure no retry can fix (invalid config or reference data, an unmapped CRM stage, a
+  missing FX rate, a file that cannot be loaded, a refused publish: night/errors.py) fails
+  its task on the first try; other failures (a CRM API down) are retried with backoff.
 - A night whose inputs did not change since the last build skips the build and publish;
   `{"full_refresh": true}` as conf rebuilds and republishes all the same.
 - Publish refuses marts that moved too far from the published ones (config
@@ -19,6 +24,7 @@ publish the marts atomically to the file BI tools read.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
@@ -42,6 +48,21 @@ def _on_failure(context) -> None:
         getattr(ti, "try_number", "?"),
         context.get("exception"),
     )
+
+
+@contextmanager
+def _no_retry_for_data_errors():
+    """Fail the task now, without its retries, on a failure no retry can fix."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from night.errors import no_retry_can_fix
+
+    try:
+        yield
+    except Exception as exc:
+        if no_retry_can_fix(exc):
+            raise AirflowFailException(f"{type(exc).__name__} (not retried): {exc}") from exc
+        raise
 
 
 def _as_of():
@@ -97,24 +118,29 @@ def crm_nightly():
     def extract_source(source_name: str) -> dict:
         from night.tasks import extract_source as run
 
-        return run(source_name, as_of=_as_of())
+        with _no_retry_for_data_errors():
+            return run(source_name, as_of=_as_of())
 
     @task
     def dbt_build() -> dict:
         from night.tasks import build_marts
 
-        return build_marts(as_of=_as_of(), full_refresh=_full_refresh())
+        with _no_retry_for_data_errors():
+            return build_marts(as_of=_as_of(), full_refresh=_full_refresh())
 
     @task
     def publish() -> dict:
         from night.tasks import publish_marts
 
-        return publish_marts(
-            as_of=_as_of(),
-            run_id=get_current_context()["run_id"],
-            full_refresh=_full_refresh(),
-            accept_publish_guard=bool(get_current_context()["params"].get("accept_publish_guard")),
-        )
+        with _no_retry_for_data_errors():
+            return publish_marts(
+                as_of=_as_of(),
+                run_id=get_current_context()["run_id"],
+                full_refresh=_full_refresh(),
+                accept_publish_guard=bool(
+                    get_current_context()["params"].get("accept_publish_guard")
+                ),
+            )
 
     extracts = [
         extract_source.override(task_id=f"extract_{source.name}")(source.name)
