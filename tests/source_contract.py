@@ -23,9 +23,12 @@ import pkgutil
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from api_nights import SAME_ROWS
+
+from golden_marts import GRAIN
 
 # The contract's source name: deal ids are prefixed with it on every path.
 SOURCE_NAME = "demo_crm"
@@ -62,6 +65,14 @@ class ContractSource:
     comparable_marts: tuple[str, ...] = SAME_ROWS
     # The door's documented limits: the only differences from the canonical path allowed.
     limits: tuple[Limit, ...] = ()
+    # A sample id (`D0000042`, `U1003`, `C100067`) as the door's CRM gives it. With it,
+    # `comparable_marts` is every mart (golden_marts.GRAIN), the deal-level ones included.
+    crm_id: Callable[[str], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.crm_id is not None and self.comparable_marts == SAME_ROWS:
+            object.__setattr__(self, "comparable_marts", tuple(GRAIN))
+
     # "file" (files in a landing folder) or "api" (a CRM's API over HTTP): which test file
     # runs its checks (tests/test_source_contract.py or tests/test_source_contract_api.py).
     door: str = "file"
@@ -132,6 +143,34 @@ def history_for_deals_without(entered_at: Callable[[dict[str, str]], str]) -> Ca
         rewrite_csv(path, lambda rows: rows + added)
 
     return reduce
+
+
+def one_name_per_owner(folder: Path) -> None:
+    """A `reduce`: every deal shows its owner's current name, the one on the owner's most
+    recently updated deal (a CRM user has one name; the canonical rows keep the name each
+    deal was saved with)."""
+
+    def instant(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    def change(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        latest: dict[str, tuple[datetime, str, str]] = {}
+        for row in rows:
+            key = (instant(row["updated_at"]), row["deal_id"], row["owner_name"])
+            if row["owner_id"] not in latest or key > latest[row["owner_id"]]:
+                latest[row["owner_id"]] = key
+        for row in rows:
+            row["owner_name"] = latest[row["owner_id"]][2]
+        return rows
+
+    rewrite_csv(folder / "deals.csv", change)
+
+
+OWNER_NAME = Limit(
+    "an owner has one name, the current one: no name history per deal",
+    "docs/api-sources.md, 'What each door cannot carry'",
+    one_name_per_owner,
+)
 
 
 def no_activities(folder: Path) -> None:

@@ -3,7 +3,7 @@ spend comes from the sample's spend file (HubSpot deals hold none)."""
 
 from __future__ import annotations
 
-from source_contract import ContractSource, api_presenter
+from source_contract import OWNER_NAME, ContractSource, api_presenter
 
 from devkit.fake_servers.hubspot import build_server
 
@@ -20,6 +20,9 @@ CONTRACT = ContractSource(
     type="hubspot",
     door="api",
     present=present,
+    limits=(OWNER_NAME,),
+    # `D0000042` -> "42": the fake's ids are the sample's numbers.
+    crm_id=lambda canonical: str(int(canonical[1:])),
     reach=(
         (
             """select distinct _source_system || ':' || record_id from raw.hubspot__deals

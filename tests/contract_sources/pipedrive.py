@@ -3,7 +3,13 @@ spend comes from the sample's spend file (Pipedrive holds none)."""
 
 from __future__ import annotations
 
-from source_contract import ContractSource, Limit, api_presenter, history_for_deals_without
+from source_contract import (
+    OWNER_NAME,
+    ContractSource,
+    Limit,
+    api_presenter,
+    history_for_deals_without,
+)
 
 from devkit.fake_servers.pipedrive import build_server
 
@@ -17,7 +23,10 @@ CONTRACT = ContractSource(
     type="pipedrive",
     door="api",
     present=present,
+    # `D0000042` -> "42": the fake's ids are the sample's numbers.
+    crm_id=lambda canonical: str(int(canonical[1:])),
     limits=(
+        OWNER_NAME,
         Limit(
             "a deal's change log starts with its creation entry: a deal without stage"
             " history enters its current stage at creation",
