@@ -165,7 +165,7 @@ class Stack:
         }
         env_files = spec.get("env_file") or []
         assert env_files, f"{name}: no env_file: the tokens of .env never reach it"
-        for entry in env_files:
+        for entry in [env_files] if isinstance(env_files, str) else env_files:
             path = entry["path"] if isinstance(entry, dict) else entry
             assert path == ".env", f"{name}: env_file {path}"
             env.update(self.dotenv)
