@@ -394,3 +394,31 @@ def test_more_recent_deals_are_more_often_open(data: dict[str, list[dict[str, st
 def test_end_before_start_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="before start"):
         generate(tmp_path, 10, start=date(2025, 1, 2), end=date(2025, 1, 1))
+
+
+def test_awkward_deals_are_appended_after_the_unchanged_default_output(tmp_path: Path) -> None:
+    # GIVEN the same sample generated without and with the awkward deals
+    plain = generate(tmp_path / "plain", 300, seed=7, workers=1)
+    awkward = generate(tmp_path / "awkward", 300, seed=7, workers=1, awkward=True)
+    deals = sample_data.AWKWARD_DEALS
+    # THEN the awkward files are the plain ones plus the awkward rows at the end
+    extra = {
+        "deals.csv": len(deals),
+        "deal_stage_history.csv": sum(len(d.history) for d in deals),
+        "activities.csv": sum(len(d.activities) for d in deals),
+        "spend.csv": 0,
+    }
+    assert awkward == {name: n + extra[name] for name, n in plain.items()}
+    assert extra == {
+        "deals.csv": 9,
+        "deal_stage_history.csv": 33,
+        "activities.csv": 5,
+        "spend.csv": 0,
+    }
+    for name in ("deals.csv", "deal_stage_history.csv", "activities.csv", "spend.csv"):
+        before = (tmp_path / "plain" / name).read_bytes()
+        assert (tmp_path / "awkward" / name).read_bytes().startswith(before), name
+    # AND every awkward stage is in the awkward stage mapping, under its deal's pipeline
+    mapped = {(p, s) for _, p, s, _, _ in sample_data.awkward_stage_mapping()}
+    for d in deals:
+        assert {(d.row[2], d.row[3])} | {(d.row[2], s) for s, _ in d.history} <= mapped
