@@ -173,6 +173,18 @@ OWNER_NAME = Limit(
 )
 
 
+def owner_named_by_name(folder: Path) -> None:
+    """A `reduce`: a deal's owner is known by the name it shows (an export carries no owner
+    id), so an owner renamed midway is two owners."""
+
+    def change(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        for row in rows:
+            row["owner_id"] = row["owner_name"]
+        return rows
+
+    rewrite_csv(folder / "deals.csv", change)
+
+
 def no_activities(folder: Path) -> None:
     """A `reduce`: no activities (the door carries none)."""
     rewrite_csv(folder / "activities.csv", lambda rows: [])

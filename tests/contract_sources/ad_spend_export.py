@@ -29,6 +29,7 @@ def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
 CONTRACT = ContractSource(
     type="ad_spend_export",
     present=present,
+    crm_id=lambda canonical: canonical,  # the sample's own ids: every mart is compared
     reach=(
         (
             # Every report line is one staged spend line (no day is restated here).

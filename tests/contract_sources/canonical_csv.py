@@ -72,6 +72,7 @@ def present(sample: Path, work: Path, stack: ExitStack) -> Presented:
 CONTRACT = ContractSource(
     type="canonical_csv",
     present=present,
+    crm_id=lambda canonical: canonical,  # the sample's own ids: every mart is compared
     reach=(
         (
             "select distinct _source_system || ':' || trim(deal_id) from raw.canonical_csv__deals",

@@ -7,7 +7,13 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 
-from export_writers.hubspot import latest_entries, source_yaml, write_hubspot_export_files
+from export_writers.hubspot import (
+    company_record_id,
+    latest_entries,
+    record_id,
+    source_yaml,
+    write_hubspot_export_files,
+)
 from source_contract import (
     SOURCE_NAME,
     ContractSource,
@@ -15,6 +21,7 @@ from source_contract import (
     Presented,
     history_for_deals_without,
     no_activities,
+    owner_named_by_name,
     rewrite_csv,
     spend_only,
 )
@@ -50,11 +57,19 @@ CONTRACT = ContractSource(
         ),
         Limit("a deals export has no activities", "docs/exports/hubspot.md", no_activities),
         Limit(
+            "the owner is known by name (no owner id): an owner renamed midway is two",
+            "docs/exports/hubspot.md",
+            owner_named_by_name,
+        ),
+        Limit(
             "a deal without Date entered values shows in its current stage from the export"
             " (the snapshot), or from its close when closed",
             "docs/exports/hubspot.md, docs/snapshot-history.md",
             history_for_deals_without(lambda deal: deal["closed_at"] or EXPORTED_AT),
         ),
+    ),
+    crm_id=lambda canonical: (
+        record_id(canonical) if canonical[0] == "D" else company_record_id(canonical)
     ),
     reach=(
         (

@@ -14,6 +14,8 @@ from export_writers.salesforce import (
     EXPORTED_AT,
     SECONDS_TIME_FORMAT,
     TIMEZONE,
+    account_id,
+    opportunity_id,
     source_format,
     write_salesforce_export_files,
 )
@@ -25,6 +27,7 @@ from source_contract import (
     deals_with_history,
     history_for_deals_without,
     no_activities,
+    owner_named_by_name,
     rewrite_csv,
     spend_only,
 )
@@ -70,6 +73,11 @@ CONTRACT = ContractSource(
             no_activities,
         ),
         Limit(
+            "the owner is known by name (no owner id): an owner renamed midway is two",
+            "docs/exports/salesforce.md",
+            owner_named_by_name,
+        ),
+        Limit(
             "Created Date is a date: an opportunity without history report rows (the first"
             " of which times the creation) is created at midnight of it, in the report's"
             " time zone",
@@ -85,6 +93,9 @@ CONTRACT = ContractSource(
                 lambda deal: deal["closed_at"] or EXPORTED_AT.strftime("%Y-%m-%dT%H:%M:%SZ")
             ),
         ),
+    ),
+    crm_id=lambda canonical: (
+        opportunity_id(canonical) if canonical[0] == "D" else account_id(canonical)
     ),
     reach=(
         (
