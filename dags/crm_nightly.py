@@ -28,7 +28,16 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    dag,
+    get_current_context,
+    task,
+)
 
 from night.config import load_config
 
@@ -39,14 +48,32 @@ CONFIG = load_config()
 
 
 def _on_failure(context) -> None:
-    """Failure callback: one clear log line naming the night, the task and the error."""
-    ti = context.get("task_instance")
-    log.error(
-        "crm_nightly failed: run=%s task=%s try=%s error=%s",
-        context.get("run_id"),
-        getattr(ti, "task_id", "?"),
-        getattr(ti, "try_number", "?"),
-        context.get("exception"),
+    """Failure callback: one log line naming the night, the task and the error, and an
+    e-mail through the SMTP notifier when the config's `notifications.email` asks."""
+    from night.alerts import night_failed
+
+    night_failed(context, CONFIG.notifications)
+
+
+def _deadline() -> DeadlineAlert | None:
+    """With `notifications.marts_due_within`: an alert when a night has not published its
+    marts that long after it was queued (Airflow's DeadlineAlert, run by the executor)."""
+    due = CONFIG.notifications.marts_due_within
+    if due is None:
+        return None
+    notifications = CONFIG.notifications
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=due,
+        callback=SyncCallback(
+            "night.alerts.marts_late",
+            kwargs={
+                "to": list(notifications.email_to),
+                "smtp_conn_id": notifications.smtp_conn_id,
+                "from_email": notifications.from_email,
+                "due_within": str(due),
+            },
+        ),
     )
 
 
@@ -86,6 +113,7 @@ def _full_refresh() -> bool:
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    deadline=_deadline(),
     tags=["crm", "funnel"],
     params={
         "as_of": Param(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ class PostgresTarget:
 
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
+_DURATION = re.compile(r"^(\d+)\s*([smh])$")
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """`notifications:`: who hears of a failed night or late marts (dags/crm_nightly.py).
+
+    E-mail goes through Airflow's SMTP notifier and an Airflow connection (server and
+    login; e.g. AIRFLOW_CONN_SMTP_DEFAULT in .env), never through the config file."""
+
+    email_to: tuple[str, ...] = ()
+    smtp_conn_id: str = "smtp_default"
+    from_email: str | None = None
+    # Deadline alert: the night's marts not published this long after it was queued.
+    marts_due_within: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class PipelineConfig:
     sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
     publish_guard: PublishGuard = field(default_factory=PublishGuard)
     publish_postgres: PostgresTarget | None = None
+    notifications: Notifications = field(default_factory=Notifications)
 
     @property
     def published_path(self) -> Path:
@@ -113,7 +130,7 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         data,
         "",
         required={"reporting_currency", "warehouse", "sources"},
-        optional={"schedule", "reference", "publish_guard", "publish"},
+        optional={"schedule", "reference", "publish_guard", "publish", "notifications"},
     )
     currency = where.string(top["reporting_currency"], "reporting_currency")
     if not _CURRENCY.match(currency):
@@ -141,6 +158,7 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
 
     publish_guard = _publish_guard(top.get("publish_guard"), where)
     publish_postgres = _publish_postgres(top.get("publish"), where)
+    notifications = _notifications(top.get("notifications"), where)
 
     raw_sources = top["sources"]
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -177,7 +195,39 @@ def _parse(path: Path, data: Any) -> PipelineConfig:
         sources=tuple(sources),
         publish_guard=publish_guard,
         publish_postgres=publish_postgres,
+        notifications=notifications,
     )
+
+
+def _notifications(value: Any, where: _Where) -> Notifications:
+    """`notifications:` with `email:` (to, smtp_conn_id, from_email) and `marts_due_within`
+    (a duration: 90m, 5h, 30s)."""
+    raw = where.mapping(value or {}, "notifications", optional={"email", "marts_due_within"})
+    email = where.mapping(
+        raw.get("email") or {},
+        "notifications.email",
+        optional={"to", "smtp_conn_id", "from_email"},
+    )
+    to = email.get("to", [])
+    to = [to] if isinstance(to, str) else to
+    if not isinstance(to, list) or not all(isinstance(a, str) and "@" in a for a in to):
+        raise where.error("notifications.email.to", f"must be e-mail address(es), got {to!r}")
+    if email and not to:
+        raise where.error("notifications.email.to", "is required")
+    conn_id = where.string(email.get("smtp_conn_id", "smtp_default"), "notifications.email")
+    sender = email.get("from_email")
+    if sender is not None:
+        sender = where.string(sender, "notifications.email.from_email")
+    due = raw.get("marts_due_within")
+    if due is not None:
+        match = _DURATION.match(str(due).strip())
+        if not match or int(match.group(1)) == 0:
+            raise where.error(
+                "notifications.marts_due_within", f"must be a duration like 90m or 5h, got {due!r}"
+            )
+        unit = {"s": "seconds", "m": "minutes", "h": "hours"}[match.group(2)]
+        due = timedelta(**{unit: int(match.group(1))})
+    return Notifications(tuple(to), conn_id, sender, due)
 
 
 def _publish_postgres(value: Any, where: _Where) -> PostgresTarget | None:

@@ -217,3 +217,22 @@ def test_only_failures_a_retry_could_fix_are_retried(error, fixable_by_retry):
         "http": HttpError("GET /deals: 503", request="GET /deals", status=503),
     }[error]
     assert no_retry_can_fix(exc) is not fixable_by_retry
+
+
+def test_notifications_config_reads_email_and_deadline(tmp_path):
+    from datetime import timedelta
+
+    from night.config import ConfigError, load_config
+
+    base = (REPO / "config" / "pipeline.production.yml").read_text()
+    path = tmp_path / "pipeline.yml"
+    path.write_text(
+        base + "notifications:\n  email:\n    to: ops@example.com\n  marts_due_within: 90m\n"
+    )
+    notifications = load_config(path).notifications
+    assert notifications.email_to == ("ops@example.com",)
+    assert notifications.smtp_conn_id == "smtp_default"
+    assert notifications.marts_due_within == timedelta(minutes=90)
+    path.write_text(base + "notifications:\n  marts_due_within: soon\n")
+    with pytest.raises(ConfigError, match="notifications.marts_due_within"):
+        load_config(path)

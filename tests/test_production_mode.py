@@ -21,7 +21,9 @@ import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +50,48 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# --- an SMTP server that keeps what it receives ------------------------------------
+
+
+class _SmtpSession(socketserver.StreamRequestHandler):
+    """Just enough SMTP for smtplib (no TLS, no auth): each DATA is kept, as text."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 test ESMTP\r\n")
+        message: list[bytes] | None = None
+        for line in self.rfile:
+            if message is not None:
+                if line.rstrip(b"\r\n") == b".":
+                    self.server.messages.append(b"".join(message).decode(errors="replace"))
+                    message = None
+                    self.wfile.write(b"250 queued\r\n")
+                else:
+                    message.append(line)
+                continue
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                message = []
+                self.wfile.write(b"354 end with .\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+class SmtpSink(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SmtpSession)
+        self.messages: list[str] = []
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
 
 
 # --- docker-compose.yml as local processes -------------------------------------------
@@ -110,8 +154,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return pairs
 
 
-def test_env_file(example: Path, target: Path) -> dict[str, str]:
-    """A .env made as the README says: .env.example with every empty secret filled in."""
+def test_env_file(example: Path, target: Path, smtp_port: int) -> dict[str, str]:
+    """A .env made as the README says: .env.example with every empty secret filled in,
+    and the Airflow connection of the SMTP server the notifications go through."""
     from cryptography.fernet import Fernet
 
     pairs = read_dotenv(example)
@@ -121,6 +166,10 @@ def test_env_file(example: Path, target: Path) -> dict[str, str]:
                 Fernet.generate_key().decode() if "FERNET" in key else secrets.token_hex(16)
             )
     pairs["AIRFLOW_UID"] = str(os.getuid())
+    pairs["AIRFLOW_CONN_CRM_SMTP"] = (
+        f"smtp://127.0.0.1:{smtp_port}?disable_tls=true&disable_ssl=true"
+        "&from_email=airflow%40example.com"
+    )
     target.write_text("".join(f"{k}={v}\n" for k, v in pairs.items()), encoding="utf-8")
     return pairs
 
@@ -146,6 +195,7 @@ class Stack:
     dotenv: dict[str, str]
     places: dict[str, str]
     api: str
+    smtp: SmtpSink
     services: dict[str, Service] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     token: str = ""
@@ -297,6 +347,10 @@ def golden_pipeline_config(stack: Stack, config_dir: Path) -> None:
     config["reporting_currency"] = "EUR"
     config["warehouse"] = {k: str(stack.local(v)) for k, v in config["warehouse"].items()}
     config["reference"] = {p.stem: str(p) for p in sorted(reference.glob("*.csv"))}
+    config["notifications"] = {
+        "email": {"to": ["data-team@example.com"], "smtp_conn_id": "crm_smtp"},
+        "marts_due_within": "5s",  # shorter than any night here: each one is late
+    }
     config["sources"] = [
         {
             "name": "golden",
@@ -328,8 +382,9 @@ def stack(tmp_path_factory):
         "localhost:8974": f"127.0.0.1:{health_port}",
         "postgres:5432": f"127.0.0.1:{cluster.port}",
     }
-    dotenv = test_env_file(REPO / ".env.example", root / ".env")
-    stack = Stack(root, compose, dotenv, places, api=f"http://127.0.0.1:{api_port}")
+    smtp = SmtpSink()
+    dotenv = test_env_file(REPO / ".env.example", root / ".env", smtp.port)
+    stack = Stack(root, compose, dotenv, places, api=f"http://127.0.0.1:{api_port}", smtp=smtp)
     (root / "home").mkdir()
     try:
         # The postgres service: its user, password and database from the compose file.
@@ -376,6 +431,7 @@ def stack(tmp_path_factory):
     finally:
         killed = stack.stop()
         cluster.stop()
+        smtp.shutdown()
         stack.timings["total"] = time.monotonic() - t0
         print(
             "production-mode timings (s):",
@@ -534,6 +590,10 @@ def test_a_data_error_fails_on_the_first_try_and_keeps_the_published_marts(stack
     text = "".join(p.read_text(errors="replace") for p in task_logs)
     assert f"crm_nightly failed: run={run_id} task=dbt_build try=1" in text, task_logs
     assert "Unmapped CRM stage" in text
+    # THEN the team got an e-mail through the SMTP notifier and the connection from .env
+    subject = f"Subject: crm_nightly failed: dbt_build in {run_id}"
+    mails = [m for m in stack.smtp.messages if subject in m]
+    assert len(mails) == 1 and "To: data-team@example.com" in mails[0], stack.smtp.messages
     # THEN yesterday's marts are still published, unchanged
     assert hashlib.sha256(published.read_bytes()).hexdigest() == before
 
@@ -548,3 +608,11 @@ def test_the_compose_healthchecks_pass_against_the_running_services(stack, sched
             command, env=stack.service_env(name), capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 0, (name, command, result.stdout, result.stderr)
+
+
+def test_a_night_not_published_in_time_raises_the_deadline_alert(stack, scheduled_run):
+    # GIVEN notifications.marts_due_within: 5s, and a scheduled night that took longer
+    run_id = scheduled_run["dag_run_id"]
+    subject = f"Subject: crm_nightly marts late: {run_id} not published within 0:00:05"
+    # THEN the DeadlineAlert's callback e-mailed the team about it
+    _wait("the deadline alert", lambda: any(subject in m for m in stack.smtp.messages), 60)
