@@ -119,7 +119,10 @@ def _full_refresh() -> bool:
         "as_of": Param(
             None,
             type=["null", "string"],
-            description="Override the as-of time (ISO-8601, UTC); default: data interval end.",
+            description=(
+                "The as-of time (ISO-8601, UTC). Default: the data interval end, which for "
+                "a manual run is the schedule's latest time, not the moment of the trigger."
+            ),
         ),
         "full_refresh": Param(
             False,

@@ -126,17 +126,20 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 def to_local(value: str, places: dict[str, str]) -> str:
     """A container path or network address of docker-compose.yml as this test's local one.
 
-    `places` maps each container-side prefix to its local stand-in; the test uses:
+    `places` maps each container-side prefix to its local stand-in (Stack.service_places):
 
-      /opt/crm                  (the image's copy of the project)  -> this checkout
-      /opt/crm/config           (./config, bind mount)             -> a temp copy to edit
-      /opt/airflow              (AIRFLOW_HOME: logs, auth volumes) -> <tmp>/airflow
-      /data                     (landing, warehouse, published)    -> <tmp>/data
-      airflow-apiserver:8080, localhost:8080 (api-server)           -> 127.0.0.1:<free port>
-      localhost:8974            (scheduler health check)           -> 127.0.0.1:<free port>
-      postgres:5432             (the postgres service)             -> 127.0.0.1:<cluster port>
+      /opt/crm (the image's copy of the project)        -> this checkout
+      /opt/airflow, /data (each container's own files)  -> <tmp>/containers/<service>/...
+      each mount target of the service's `volumes:`     -> the same folder for every
+        a named volume (crm-warehouse, airflow-logs)       service mounting it:
+        a bind mount (./landing, ./published)              <tmp>/volumes/<name>,
+        ./config                                           <tmp>/host/<name>, <tmp>/config
+      airflow-apiserver:8080, localhost:8080            -> 127.0.0.1:<free port>
+      localhost:8974 (the scheduler's health check)     -> 127.0.0.1:<free port>
+      postgres:5432 (the postgres service)              -> 127.0.0.1:<cluster port>
 
-    The longest prefix wins; a path prefix matches whole path segments only.
+    The longest prefix wins (a mount inside /opt/airflow before /opt/airflow); a path
+    prefix matches whole path segments only.
     """
     for prefix in sorted(places, key=len, reverse=True):
         value = re.sub(re.escape(prefix) + r"(?=/|:|\s|$|\")", places[prefix], value)
@@ -154,7 +157,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return pairs
 
 
-def test_env_file(example: Path, target: Path, smtp_port: int) -> dict[str, str]:
+def make_env_file(example: Path, target: Path, smtp_port: int) -> dict[str, str]:
     """A .env made as the README says: .env.example with every empty secret filled in,
     and the Airflow connection of the SMTP server the notifications go through."""
     from cryptography.fernet import Fernet
@@ -172,9 +175,6 @@ def test_env_file(example: Path, target: Path, smtp_port: int) -> dict[str, str]
     )
     target.write_text("".join(f"{k}={v}\n" for k, v in pairs.items()), encoding="utf-8")
     return pairs
-
-
-test_env_file.__test__ = False  # a helper, not a test
 
 
 @dataclass
@@ -200,17 +200,40 @@ class Stack:
     timings: dict[str, float] = field(default_factory=dict)
     token: str = ""
 
-    def local(self, container_path: str) -> Path:
-        return Path(to_local(container_path, self.places))
+    def service_places(self, name: str) -> dict[str, str]:
+        """`places` (to_local) for one service: a filesystem of its own, as each container
+        has, with the volumes docker-compose.yml mounts in it shared with the services
+        mounting the same: what is not on a volume is not seen by the other services."""
+        places = dict(self.places)
+        own = self.root / "containers" / name
+        places["/opt/airflow"] = str(own / "opt-airflow")  # AIRFLOW_HOME: airflow.cfg
+        places["/data"] = str(own / "data")
+        for volume in self.compose["services"][name].get("volumes", []):
+            source, _, target = re.sub(r":(ro|rw)$", "", volume).rpartition(":")
+            source = interpolate(source, self.dotenv)
+            if source in (self.compose.get("volumes") or {}):
+                local = self.root / "volumes" / source
+            elif source == "./config":
+                local = self.root / "config"  # the test's copy, which it may edit
+            else:
+                local = self.root / "host" / Path(source).name
+            local.mkdir(parents=True, exist_ok=True)
+            places[target] = str(local)
+        return places
+
+    def local(self, container_path: str, service: str = "airflow-scheduler") -> Path:
+        """Where a path of the service's container is here (a volume: every service's)."""
+        return Path(to_local(container_path, self.service_places(service)))
 
     def service_env(self, name: str) -> dict[str, str]:
         """What the container of service `name` would have in its environment."""
         spec = self.compose["services"][name]
+        places = self.service_places(name)
         env = {
             "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin:/bin",
             "HOME": str(self.root / "home"),
             "LANG": "C.UTF-8",
-            "AIRFLOW_HOME": str(self.local("/opt/airflow")),  # the official image's
+            "AIRFLOW_HOME": to_local("/opt/airflow", places),  # the official image's
             "HOSTNAME": socket.gethostname(),  # as in a container: its hostname
         }
         env_files = spec.get("env_file") or []
@@ -220,7 +243,7 @@ class Stack:
             assert path == ".env", f"{name}: env_file {path}"
             env.update(self.dotenv)
         for key, value in (spec.get("environment") or {}).items():
-            env[key] = to_local(interpolate(str(value), self.dotenv), self.places)
+            env[key] = to_local(interpolate(str(value), self.dotenv), places)
         # Test-only: the ports, free ones here (in the containers: 8080 and 8974).
         env["AIRFLOW__API__PORT"] = self.places["localhost:8080"].rsplit(":", 1)[1]
         env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"] = self.places[
@@ -233,7 +256,8 @@ class Stack:
         subcommand (`api-server`) is run by `airflow`, anything else (`bash -c ...`) as is."""
         command = self.compose["services"][name]["command"]
         argv = command.split() if isinstance(command, str) else list(command)
-        argv = [to_local(interpolate(a, self.dotenv), self.places) for a in argv]
+        places = self.service_places(name)
+        argv = [to_local(interpolate(a, self.dotenv), places) for a in argv]
         return argv if argv[0] in ("bash", "python") else ["airflow", *argv]
 
     def start(self, name: str) -> Service:
@@ -309,6 +333,13 @@ class Stack:
             run = self.run(run_id)
             if run["state"] in ("success", "failed"):
                 return run
+            # No night here should wait for a retry: say which task failed, at once.
+            retrying = [
+                t for t, ti in self.task_instances(run_id).items() if ti["state"] == "up_for_retry"
+            ]
+            assert not retrying, f"{run_id}: {retrying} up for retry:\n" + self.tail(
+                "airflow-scheduler"
+            )
             time.sleep(1)
         raise AssertionError(
             f"{run_id} not finished in {timeout} s:\n" + self.tail("airflow-scheduler")
@@ -374,16 +405,13 @@ def stack(tmp_path_factory):
     cluster = PgCluster(bin_dir).start()
     places = {
         "/opt/crm": str(REPO),
-        "/opt/crm/config": str(root / "config"),
-        "/opt/airflow": str(root / "airflow"),
-        "/data": str(root / "data"),
         "airflow-apiserver:8080": f"127.0.0.1:{api_port}",
         "localhost:8080": f"127.0.0.1:{api_port}",
         "localhost:8974": f"127.0.0.1:{health_port}",
         "postgres:5432": f"127.0.0.1:{cluster.port}",
     }
     smtp = SmtpSink()
-    dotenv = test_env_file(REPO / ".env.example", root / ".env", smtp.port)
+    dotenv = make_env_file(REPO / ".env.example", root / ".env", smtp.port)
     stack = Stack(root, compose, dotenv, places, api=f"http://127.0.0.1:{api_port}", smtp=smtp)
     (root / "home").mkdir()
     try:
@@ -394,8 +422,7 @@ def stack(tmp_path_factory):
         }
         _create_postgres_user(cluster, pg_env)
         stack.timings["postgres"] = time.monotonic() - t0
-        (root / "config").mkdir()
-        golden_pipeline_config(stack, root / "config")
+        golden_pipeline_config(stack, stack.local("/opt/crm/config"))
 
         # airflow-init: its command, to completion (the services wait for that).
         init = stack.start("airflow-init")
@@ -602,7 +629,7 @@ def test_the_compose_healthchecks_pass_against_the_running_services(stack, sched
     for name in AIRFLOW_SERVICES:
         check = stack.compose["services"][name]["healthcheck"]["test"]
         kind, *argv = check
-        argv = [to_local(interpolate(a, {}), stack.places) for a in argv]
+        argv = [to_local(interpolate(a, {}), stack.service_places(name)) for a in argv]
         command = ["bash", "-c", argv[0]] if kind == "CMD-SHELL" else argv
         result = subprocess.run(
             command, env=stack.service_env(name), capture_output=True, text=True, timeout=60
