@@ -9,8 +9,9 @@ publish the marts atomically to the file BI tools read.
   (`config/pipeline.yml`, or the file `$CRM_PIPELINE_CONFIG` names).
 - The as-of time of every figure is the run's `data_interval_end`; trigger with
   `{"as_of": "2026-06-01T00:00:00Z"}` as conf to rebuild a given night. A manual trigger
-  without `as_of` has the data interval of the last scheduled night before it (the night
-  that ended at the schedule's latest time), not the moment it was triggered.
+  without `as_of` is as of the schedule's latest time before it (the UI's trigger: its
+  data interval end; the REST API's with `logical_date: null`: no data interval, the same
+  time), not the moment it was triggered.
 - A failure no retry can fix (invalid config or reference data, an unmapped CRM stage, a
   missing FX rate, a file that cannot be loaded, a refused publish: night/errors.py) fails
   its task on the first try; other failures (a CRM API down) are retried with backoff.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pendulum
 from airflow.sdk import (
@@ -93,12 +94,19 @@ def _no_retry_for_data_errors():
 
 
 def _as_of():
-    """The run's as-of time: the explicit `as_of` param, else the data interval end."""
+    """The run's as-of time: the explicit `as_of` param, else the data interval end, else
+    (a run triggered through the REST API with `logical_date: null` has no data interval)
+    the schedule's latest time before the trigger, as a trigger from the UI would have."""
     from night.tasks import parse_as_of
 
     context = get_current_context()
-    explicit = context["params"].get("as_of")
-    return parse_as_of(explicit or context["data_interval_end"])
+    explicit = context["params"].get("as_of") or context.get("data_interval_end")
+    if explicit:
+        return parse_as_of(explicit)
+    from croniter import croniter
+
+    run_after = parse_as_of(context["dag_run"].run_after)
+    return parse_as_of(croniter(CONFIG.schedule, run_after).get_prev(datetime))
 
 
 def _full_refresh() -> bool:
