@@ -10,8 +10,9 @@ RUN pip install --no-cache-dir --require-hashes -r /opt/crm/requirements-runtime
 # The project (.dockerignore keeps out .venv, var, .git, tests, devkit). Installed editable:
 # night.REPO_ROOT must be /opt/crm, where dbt_project/ and config/ are.
 COPY --chown=airflow:0 . /opt/crm/
-RUN pip install --no-cache-dir --no-deps -e /opt/crm
+RUN pip install --no-cache-dir --no-deps -e /opt/crm && chmod -R g=u /opt/crm
 
+# The containers run as AIRFLOW_UID in group 0 (docker-compose.yml): group rights = owner's.
 # Mount points of docker-compose.yml's volumes: a new volume takes their owner (airflow,
 # group 0, group-writable, so any AIRFLOW_UID in group 0 can write).
 USER root
