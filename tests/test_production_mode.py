@@ -656,6 +656,8 @@ def test_the_compose_healthchecks_pass_against_the_running_services(stack, sched
         kind, *argv = check
         argv = [to_local(interpolate(a, {}), stack.service_places(name)) for a in argv]
         command = ["bash", "-c", argv[0]] if kind == "CMD-SHELL" else argv
+        if kind == "CMD" and shutil.which(command[0]) is None:
+            pytest.skip(f"{command[0]} is not installed here (the Airflow image has it)")
         result = subprocess.run(
             command, env=stack.service_env(name), capture_output=True, text=True, timeout=60
         )
