@@ -25,6 +25,8 @@ GRAIN = {
     "mart_cac_by_channel": ("month", "channel"),
     "mart_pipeline_snapshot": ("snapshot_date", "stage_order"),
     "mart_rep_performance": ("month", "owner_id"),
+    "mart_customer_retention": ("cohort_month",),
+    "mart_unit_economics": ("month",),
 }
 
 

@@ -6,27 +6,15 @@ deals as (
 
 ),
 
-spend as (
+monthly_spend as (
 
-    select * from {{ ref('int_spend__converted') }}
+    select * from {{ ref('int_spend__monthly') }}
 
 ),
 
 months as (
 
     select * from {{ ref('int_months') }}
-
-),
-
-monthly_spend as (
-
-    select
-        month,
-        sum(case when category = 'marketing' then amount_reporting else 0 end) as marketing_spend,
-        sum(case when category = 'sales' then amount_reporting else 0 end) as sales_spend,
-        sum(amount_reporting) as total_spend
-    from spend
-    group by month
 
 ),
 
