@@ -67,7 +67,7 @@ cohorts as (
     select
         cohort_month,
         count(*) as new_customers,
-        sum(case when is_repeat_customer_12m then 1 else 0 end) as repeat_customers_12m,
+        count(case when is_repeat_customer_12m then customer_id end) as repeat_customers_12m,
         sum(first_win_amount) as first_win_amount,
         sum(follow_on_amount_12m) as follow_on_amount_12m
     from customers
