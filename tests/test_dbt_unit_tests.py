@@ -1,4 +1,4 @@
-"""dbt's unit tests of the metric math (spells, conversion, duration, velocity, CAC), run
+"""dbt's unit tests of the metric math (spells, conversion, duration, velocity, CAC, retention), run
 once per test session: they do not depend on the data, so a night leaves them out
 (night.transform.NIGHT_BUILD) and the PostgreSQL golden build runs them on that target."""
 
