@@ -9,7 +9,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 BI_STAMP := $(BI_VENV)/.installed
 
-.PHONY: run run-pipedrive run-hubspot run-salesforce test lint format lock install clean bench benchmark
+.PHONY: run run-pipedrive run-hubspot run-salesforce report test lint format lock install clean bench benchmark
 
 run: $(STAMP)
 	$(VENV)/bin/python -m devkit.demo
@@ -23,6 +23,13 @@ run-hubspot: $(STAMP)
 
 run-salesforce: $(STAMP)
 	$(VENV)/bin/python -m devkit.demo --crm salesforce
+
+# The demo night's funnel report and dbt docs (var/published/report/, var/published/docs/)
+# and a screenshot of the report (var/published/report/screenshot.png) by headless chromium
+# (Debian's package). Runs `make run` first when the demo night is not published yet.
+report: $(STAMP)
+	test -f var/published/sales_funnel.duckdb || $(MAKE) run
+	$(VENV)/bin/python -m devkit.report
 
 # One worker per core; each test file runs on one worker, so a night its tests share
 # (a module-scoped fixture) is built once; files in collection order (the slow ones first,

@@ -43,7 +43,9 @@ def test_failed_night_leaves_yesterdays_marts_in_place(tmp_path, golden_as_of):
     # THEN BI still reads yesterday's file, untouched
     assert config.published_path.read_bytes() == before_bytes
     assert _published_state(config.published_path)[0] == "yesterday"
-    assert [p.name for p in config.publish_dir.iterdir()] == [config.published_path.name]
+    assert [p.name for p in config.publish_dir.iterdir() if p.is_file()] == [
+        config.published_path.name
+    ]
 
 
 def test_reader_during_publish_sees_a_complete_set(golden_night, golden_as_of):
@@ -114,5 +116,7 @@ def test_temp_files_of_a_killed_publish_are_removed_by_the_next(golden_night, go
     # WHEN the next publish runs
     publish(config, as_of=golden_as_of, run_id="after-kill", force=True)
     # THEN only the published file remains, and it is whole
-    assert [p.name for p in config.publish_dir.iterdir()] == [config.published_path.name]
+    assert [p.name for p in config.publish_dir.iterdir() if p.is_file()] == [
+        config.published_path.name
+    ]
     assert _published_state(config.published_path)[0] == "after-kill"
