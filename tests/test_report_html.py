@@ -371,3 +371,42 @@ def test_a_skipped_publish_writes_the_report_only_when_it_is_missing(page, golde
     index.unlink()
     result = publish_marts(as_of=golden_as_of, run_id="again", config=config)
     assert result["skipped"] and index.exists()
+
+
+def test_the_dbt_docs_describe_every_mart_and_column_beside_the_report(page, golden_as_of):
+    # WHEN the night's docs task runs after publish
+    import json
+
+    from night.tasks import publish_docs
+
+    config, _, index, dom, _ = page
+    result = publish_docs(as_of=golden_as_of, config=config)
+    # THEN the static docs page is where the report links to, self-contained
+    docs = (index.parent / "../docs/index.html").resolve()
+    assert result["docs"] == str(docs)
+    assert "<script src=" not in docs.read_text(encoding="utf-8")
+    # AND every published mart and every column of it has a description
+    target = config.state_dir / "dbt_target_duckdb"
+    nodes = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    described = {
+        node["name"]: (node["description"], node["columns"])
+        for node in nodes.values()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+    }
+    con = duckdb.connect(str(config.published_path), read_only=True)
+    try:
+        columns = con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'marts' order by all"
+        ).fetchall()
+    finally:
+        con.close()
+    undescribed = [
+        f"{mart}.{column}"
+        for mart, column in columns
+        if not described[mart][0].strip()
+        or not described[mart][1].get(column, {}).get("description", "").strip()
+    ]
+    assert undescribed == []
+    # AND the lineage: the docs page carries the marts' parents (manifest inlined)
+    assert "mart_funnel_conversion" in docs.read_text(encoding="utf-8")
