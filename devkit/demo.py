@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print("3/3 the funnel\n", flush=True)
     print(render(published))
+    for what, page in (("Funnel report", "report/index.html"), ("dbt docs", "docs/index.html")):
+        if (published.parent / page).exists():
+            print(f"{what}: {published.parent / page}")
     return 0
 
 

@@ -138,7 +138,9 @@ def _stage_color(stages: list[str]) -> dict:
             "scale": {"domain": stages}}  # fmt: skip
 
 
-def _line(values: list[dict], field: str, title: str, fmt: str, **extra: Any) -> dict:
+def _line(
+    values: list[dict], field: str, title: str, fmt: str, scale: str = "linear", **extra: Any
+) -> dict:
     return _spec(
         values,
         mark={"type": "line", "point": True},
@@ -146,7 +148,7 @@ def _line(values: list[dict], field: str, title: str, fmt: str, **extra: Any) ->
             "x": {"field": "month", "type": "temporal", "timeUnit": "utcyearmonth",
                   "title": None},
             "y": {"field": field, "type": "quantitative", "title": None,
-                  "axis": {"format": fmt}},
+                  "axis": {"format": fmt}, "scale": {"type": scale}},
             **extra,
         },
         title=title,
@@ -394,23 +396,24 @@ def _cac(page: Page, data: ReportData) -> None:
     series = [
         {"month": exact(r["month"]), "series": "blended", "cac": _num(r["cac"])}
         for r in data["cac"]
-        if r["cac"] is not None
+        if r["cac"]
     ] + [
         {"month": exact(r["month"]), "series": r["channel"], "cac": _num(r["cac"])}
         for r in data["cac_by_channel"]
-        if r["cac"] is not None
+        if r["cac"]  # a channel without spend has CAC 0: in the table, not on a log scale
     ]
     chart = page.chart(
         "cac",
-        _line(series, "cac", f"CAC ({cur} per new customer)", ",.0f",
-              color={"field": "series", "type": "nominal", "title": None}),
+        _line(series, "cac", f"CAC ({cur} per new customer, log scale)", ",.0f",
+              scale="log", color={"field": "series", "type": "nominal", "title": None}),
     )  # fmt: skip
     page.section(
         "cac",
         "Customer acquisition cost",
         '<p class="note">Blended: all spend of the month / new customers of the month. By '
         "channel: the channel's spend / new customers whose first won deal came from it "
-        "(no CAC without new customers).</p>",
+        "(no CAC without new customers; a CAC of 0, a channel without spend, is in the tables "
+        "only).</p>",
         chart,
         _details(
             "Blended CAC by month",
@@ -469,7 +472,8 @@ def _pipeline(page: Page, data: ReportData) -> None:
                       "title": None},
                 "y": {"field": field, "type": "quantitative", "stack": "zero", "title": None,
                       "axis": {"format": fmt}},
-                "color": _stage_color(names),
+                "color": {**_stage_color(names),
+                          "legend": {"orient": "bottom", "columns": 4}},
                 "order": {"field": "stage_order_sort", "type": "quantitative"},
             },
             transform=[{"calculate": f"indexof({json.dumps(names)}, datum.stage)",
