@@ -181,12 +181,21 @@ def crm_nightly():
                 ),
             )
 
+    @task
+    def publish_docs(published: dict) -> dict:
+        from night.tasks import publish_docs as run
+
+        with _no_retry_for_data_errors():
+            return run(as_of=_as_of(), published=published)
+
     extracts = [
         extract_source.override(task_id=f"extract_{source.name}")(source.name)
         for source in CONFIG.sources
     ]
     built = dbt_build()
-    extracts >> built >> publish()
+    published = publish()
+    extracts >> built >> published
+    publish_docs(published)
 
 
 crm_nightly()

@@ -19,7 +19,7 @@ def test_dag_imports_with_one_extract_task_per_source(tmp_path, monkeypatch):
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
     dag = bag.dags["crm_nightly"]
-    assert sorted(dag.task_ids) == ["dbt_build", "extract_golden", "publish"]
+    assert sorted(dag.task_ids) == ["dbt_build", "extract_golden", "publish", "publish_docs"]
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.default_args["retries"] == 2
@@ -27,6 +27,7 @@ def test_dag_imports_with_one_extract_task_per_source(tmp_path, monkeypatch):
     assert callable(dag.default_args["on_failure_callback"])
     assert dag.get_task("dbt_build").upstream_task_ids == {"extract_golden"}
     assert dag.get_task("publish").upstream_task_ids == {"dbt_build"}
+    assert dag.get_task("publish_docs").upstream_task_ids == {"publish"}
 
 
 @pytest.mark.airflow
@@ -58,6 +59,7 @@ def test_one_night_through_airflow_publishes_the_golden_marts(tmp_path):
             "extract_golden": "success",
             "dbt_build": "success",
             "publish": "success",
+            "publish_docs": "success",
         }
         for mart in GRAIN:
             rel = con.sql(f"select * from marts.{mart}")

@@ -558,6 +558,7 @@ def test_the_scheduler_runs_the_night_on_its_schedule_and_publishes_it(stack, sc
         "extract_golden": "success",
         "dbt_build": "success",
         "publish": "success",
+        "publish_docs": "success",
     }
     # THEN BI reads its marts: as of its data interval end, every golden deal
     as_of_at, run_id = _publish_info(_published(stack))
