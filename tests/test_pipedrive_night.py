@@ -206,3 +206,42 @@ def test_missing_token_fails_naming_where_it_looked(sample, tmp_path, monkeypatc
     config = _api_config(tmp_path / "none", "http://127.0.0.1:9")
     with pytest.raises(LoadError, match="set the environment variable PIPEDRIVE_TEST_TOKEN"):
         extract_source("demo_crm", as_of=parse_as_of("2026-07-01T00:00:00Z"), config=config)
+
+
+def test_a_deal_value_outside_any_real_range_is_quarantined_not_failing_the_night(
+    sample, tmp_path, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from night.tasks import parse_as_of, run_night
+
+    monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
+    dataset = SampleDataset(sample)
+    with build_server(dataset, token=TOKEN) as server:
+        config = _api_config(tmp_path / "night", server.url)
+        run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=config)
+        # GIVEN the CRM now holds a deal whose value is 10^40
+        at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+        changes = apply_a_day_of_changes(dataset, at, new_amount="1" + "0" * 40)
+        # WHEN the next night runs THEN it publishes, without that deal
+        run_night(as_of=parse_as_of("2026-07-02T00:00:00Z"), run_id="n2", config=config)
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        quarantined = con.execute(
+            "select _source_file, raw_table, reason, record_key from raw._quarantine"
+        ).fetchall()
+    finally:
+        con.close()
+    # ... and the deal is quarantined with its endpoint, the field and the value
+    assert quarantined == [
+        (
+            "/api/v2/deals",
+            "pipedrive__deals",
+            # The fake serves the value as Pipedrive does, a JSON number (a double).
+            "value is beyond the plausible amount (less than 1,000,000,000,000,000 either way):"
+            " '10000000000000000303786028427003666890752'",
+            "900001",
+        )
+    ]
+    published = marts(config.published_path, ["fct_deals", "mart_data_quality"])
+    assert f"demo_crm:{int(changes.new[1:])}" not in {r[0] for r in published["fct_deals"]}

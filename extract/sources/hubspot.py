@@ -30,6 +30,7 @@ import duckdb
 from extract.api_load import ApiNight, api_object, watermark
 from extract.api_settings import validate_api_settings
 from extract.credentials import resolve_token
+from extract.file_formats import NUMBER, TIMESTAMP, Plausible
 from extract.http import BearerAuth, HttpClient, HttpError
 from extract.pagination import PaginationError, batched, paginate
 from extract.warehouse import LoadReport
@@ -47,6 +48,16 @@ class Endpoint:
 
 
 DEALS = Endpoint("/crm/v3/objects/deals", "hubspot__deals", False)
+# Values checked at the merge (extract.api_load): a deal outside any real range is
+# quarantined, not left to fail the night's cast in dbt.
+TYPED_FIELDS = {
+    "hubspot__deals": (
+        ("properties.amount", NUMBER),
+        ("properties.createdate", TIMESTAMP),
+        ("properties.closedate", TIMESTAMP),
+        ("properties.hs_lastmodifieddate", TIMESTAMP),
+    ),
+}
 # One record per entry of a deal's `propertiesWithHistory.dealstage`, merged per deal.
 STAGE_HISTORY = Endpoint("/crm/v3/objects/deals", "hubspot__deal_stage_history", False)
 PIPELINES = Endpoint("/crm/v3/pipelines/deals", "hubspot__pipelines", True)
@@ -246,7 +257,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
     lookback, or everything on a full refresh) and merge it into raw."""
     s = source.settings
     deadline = time.monotonic() + 60 * s["deadline_minutes"]
-    night = ApiNight(con, source.name)
+    night = ApiNight(con, source.name, Plausible.around(as_of))
     since = None if s["full_refresh"] else watermark(con, source.name, DEALS.table)
     window = _Window(
         _parse_time(since) - timedelta(hours=s["lookback_hours"]) if since else None,
@@ -535,7 +546,11 @@ class _Reader:
     # -- staging ---------------------------------------------------------------------------
 
     def _begin(self, endpoint: Endpoint) -> None:
-        self.night.begin(_OBJECTS[endpoint.table], replace_all=endpoint.replace_all)
+        self.night.begin(
+            _OBJECTS[endpoint.table],
+            replace_all=endpoint.replace_all,
+            fields=TYPED_FIELDS.get(endpoint.table, ()),
+        )
 
     def _add(
         self,

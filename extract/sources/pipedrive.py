@@ -23,6 +23,7 @@ import duckdb
 from extract.api_load import ApiNight, api_object, watermark
 from extract.api_settings import validate_api_settings
 from extract.credentials import resolve_token
+from extract.file_formats import NUMBER, TIMESTAMP, Plausible
 from extract.http import HttpClient, QueryTokenAuth
 from extract.pagination import paginate
 from extract.warehouse import LoadReport
@@ -46,6 +47,14 @@ PIPELINES = Endpoint("/api/v2/pipelines", "pipedrive__pipelines", True)
 DEAL_FIELDS = Endpoint("/api/v2/dealFields", "pipedrive__deal_field_options", True)
 USERS = Endpoint("/v1/users", "pipedrive__users", True)
 FLOW = Endpoint("/v1/deals/{id}/flow", "pipedrive__deal_flow", False)
+# Values checked at the merge (extract.api_load): a deal outside any real range is
+# quarantined, not left to fail the night's cast in dbt.
+DEAL_VALUES = (
+    ("value", NUMBER),
+    ("add_time", TIMESTAMP),
+    ("close_time", TIMESTAMP),
+    ("update_time", TIMESTAMP),
+)
 
 ENDPOINTS = (DEALS, ACTIVITIES, STAGES, PIPELINES, DEAL_FIELDS, USERS, FLOW)
 RAW_OBJECTS = tuple(api_object(e.table) for e in ENDPOINTS)
@@ -97,7 +106,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
     s = source.settings
     deadline = time.monotonic() + 60 * s["deadline_minutes"]
     client = _client(source, deadline)
-    night = ApiNight(con, source.name)
+    night = ApiNight(con, source.name, Plausible.around(as_of))
     since = None if s["full_refresh"] else watermark(con, source.name, DEALS.table)
     window = {"updated_until": _rfc3339(as_of)}
     if since:
@@ -141,7 +150,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
             )
 
         # Deals changed in the window, deleted ones included (kept, flagged by status).
-        night.begin(_OBJECTS[DEALS.table])
+        night.begin(_OBJECTS[DEALS.table], fields=DEAL_VALUES)
         night.begin(_OBJECTS[FLOW.table])
         flows = _FlowReader(lambda: _client(source, deadline), cap)
         stack.callback(flows.close)  # after the pool below has shut down

@@ -32,6 +32,7 @@ import duckdb
 from extract.api_load import ApiNight, api_object, watermark
 from extract.api_settings import validate_api_settings
 from extract.credentials import resolve_token
+from extract.file_formats import DATE, NUMBER, TIMESTAMP, Plausible
 from extract.http import BearerAuth, HttpClient, HttpError
 from extract.pagination import PaginationError, paginate
 from extract.warehouse import LoadReport
@@ -81,6 +82,18 @@ OPPORTUNITIES = SObject(
 # Stage history rows are immutable: each is read once, by the night whose window holds its
 # CreatedDate, and merged by its Id (queryAll: rows of a deleted deal are read as well, so a
 # deal restored from the recycle bin keeps its history).
+# Values checked at the merge (extract.api_load): an opportunity outside any real range is
+# quarantined, not left to fail the night's cast in dbt.
+TYPED_FIELDS = {
+    "salesforce__opportunities": (
+        ("Amount", NUMBER),
+        ("CloseDate", DATE),
+        ("CreatedDate", TIMESTAMP),
+        ("LastModifiedDate", TIMESTAMP),
+        ("LastStageChangeDate", TIMESTAMP),
+    ),
+}
+
 HISTORY = SObject(
     "OpportunityHistory",
     "salesforce__opportunity_history",
@@ -271,7 +284,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
     until, until_text = _soql_datetime(as_of), _sf_datetime(as_of)
     lookback = timedelta(hours=s["lookback_hours"])
     base = f"/services/data/{s['api_version']}"
-    night = ApiNight(con, source.name)
+    night = ApiNight(con, source.name, Plausible.around(as_of))
     windows: dict[str, str] = {}
     left_for_next_night: dict[str, int] = {}
 
@@ -282,7 +295,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
             since = _soql_datetime(_parse_sf_datetime(mark) - lookback) if mark else None
             soql = sobject.soql(since, until)
             windows[sobject.name] = f"({since or '-inf'}, {until}]"
-            night.begin(obj)
+            night.begin(obj, fields=TYPED_FIELDS.get(obj.table, ()))
             field = sobject.window_field
             for records in _read(client, f"{base}/queryAll", soql, sobject, s["max_pages"]):
                 # Changed after the as-of time while the night paged: the next night reads it.
