@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -120,7 +121,20 @@ def _details(summary: str, content: str) -> str:
 
 
 def _num(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+    """A figure for a chart: a float, or None (not drawn) when absent or not finite."""
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def _json_value(value: object) -> object:
+    """Chart data that JSON has no type for: exact numbers as floats, dates as text."""
+    if isinstance(value, Decimal):
+        return _num(value)
+    if isinstance(value, date):
+        return exact(value)
+    raise TypeError(f"not JSON serializable in a chart: {value!r}")
 
 
 def _spec(values: list[dict], **spec: Any) -> dict:
@@ -700,7 +714,7 @@ def render_html(data: ReportData) -> str:
     _reps(page, data)
     _retention(page, data)
     _data_quality(page, data)
-    specs = json.dumps(page.charts, separators=(",", ":"), allow_nan=False)
+    specs = json.dumps(page.charts, separators=(",", ":"), allow_nan=False, default=_json_value)
     nav = "".join(
         f'<a href="#{sid}">{label}</a>'
         for sid, label in (

@@ -111,21 +111,23 @@ def publish_marts(
     """Swap the freshly built marts in for BI readers (skipped if they are there already,
     unless `full_refresh`). The publish guard refuses marts that moved too far from the
     published ones (night.publish.PublishRefused), unless `accept_publish_guard`. With a
-    PostgreSQL target in the config, the same marts are then swapped into its schema."""
+    PostgreSQL target in the config, the same marts are then swapped into its schema.
+    The funnel report (night/report_html.py) is written after the DuckDB publish."""
     config = config or load_config()
     result = publish(
         config, as_of=as_of, run_id=run_id, force=full_refresh, accept_guard=accept_publish_guard
     )
-    if config.publish_postgres is not None and not result["backfill"]:
-        result["postgres"] = publish_postgres(
-            config, config.published_path, run_id=run_id, force=full_refresh
-        )
-    # The funnel report (well under a second): after a publish, or when it is missing.
+    # The funnel report of the DuckDB file (well under a second), before PostgreSQL can
+    # fail: after a publish, or when it is missing.
     report = report_paths(config.publish_dir, as_of.date())
     if not result["backfill"] and (
         not result.get("skipped") or not all(path.exists() for path in report)
     ):
         result["report"] = write_report(config.published_path, config.publish_dir)
+    if config.publish_postgres is not None and not result["backfill"]:
+        result["postgres"] = publish_postgres(
+            config, config.published_path, run_id=run_id, force=full_refresh
+        )
     return result
 
 
