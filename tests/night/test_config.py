@@ -194,8 +194,8 @@ def _duplicate_source(data: dict) -> None:
     [
         pytest.param(
             _set("extra_key", value=1),
-            "extra_key: unknown key (allowed here: publish, publish_guard, reference, "
-            "reporting_currency, schedule, sources, warehouse)",
+            "extra_key: unknown key (allowed here: notifications, publish, publish_guard, "
+            "reference, reporting_currency, schedule, sources, warehouse)",
             id="unknown-top-level-key",
         ),
         pytest.param(
