@@ -528,6 +528,11 @@ def _reps(page: Page, data: ReportData) -> None:
     cur = data.currency
     first = _month_shift(data.latest_month, -(REP_MONTHS - 1))
     names = [r["owner_name"] or r["owner_id"] or "(no owner)" for r in rows]
+    # Two owners of one name stay two bars: their ids tell them apart.
+    names = [
+        f"{n} ({r['owner_id']})" if names.count(n) > 1 else n
+        for n, r in zip(names, rows, strict=True)
+    ]
     chart = page.chart(
         "reps",
         _spec(
