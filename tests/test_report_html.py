@@ -141,11 +141,13 @@ def ratio(numerator: int, denominator: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def page(golden_night):
+def page(golden_night, tmp_path_factory):
     """The golden night's report (written by its publish), rendered by chromium."""
     config, result = golden_night
     index = config.publish_dir / "report" / "index.html"
     command = chromium_command(
+        # A profile of its own: another chromium running (make report) is not joined
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
         "--enable-logging=stderr",
         "--v=0",
         "--virtual-time-budget=10000",
