@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from extract.file_formats import CANONICAL, Plausible, typed_sql
+from extract.file_formats import CANONICAL, Plausible, typed_select_items, typed_sql
 from extract.warehouse import RAW_SCHEMA, RawObject
 
 log = logging.getLogger(__name__)
@@ -240,18 +240,14 @@ class ApiNight:
                 f"json_extract_string(record, '$.{path}') as \"{alias}\""
                 for alias, _, path in fields
             )
-            values = ", ".join(f'{t.value[1]} as "{t.value[0]}"' for t in typed if t.value)
-            readings = ", ".join(f'{sql} as "{a}"' for t in typed for a, sql in t.readings)
-            reason = (
-                f"nullif(concat_ws('; ', {', '.join(t.reason for t in typed if t.reason)}), '')"
-            )
+            values, readings, reasons = typed_select_items(typed)
             con.execute(
                 f"""create temp table _checked as
                     with f as (select *, {extracted} from _latest),
-                    v as (select *, {values} from f),
-                    r as (select *{", " + readings if readings else ""} from v)
+                    v as (select *, {", ".join(values)} from f),
+                    r as (select *{"".join(", " + r for r in readings)} from v)
                     select record_id, merge_key, record, _source_file, _row_number,
-                           {reason} as _reason
+                           nullif(concat_ws('; ', {reasons}), '') as _reason
                     from r"""
             )
         else:

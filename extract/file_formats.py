@@ -24,6 +24,7 @@ import codecs
 import csv
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -272,6 +273,16 @@ class TypedSql:
     readings: tuple[tuple[str, str], ...]
     normalized: str
     reason: str | None
+
+
+def typed_select_items(typed: Iterable[TypedSql]) -> tuple[list[str], list[str], str]:
+    """The SELECT items of the steps of TypedSql, for several columns: the trimmed
+    values, the readings over them, and the SQL of their reasons joined with '; '."""
+    typed = list(typed)
+    values = [f'{t.value[1]} as "{t.value[0]}"' for t in typed if t.value]
+    readings = [f'{sql} as "{alias}"' for t in typed for alias, sql in t.readings]
+    reasons = ", ".join(t.reason for t in typed if t.reason) or "null"
+    return values, readings, reasons
 
 
 def typed_sql(

@@ -21,6 +21,7 @@ from extract.file_formats import (
     Plausible,
     as_utf8,
     header_cells,
+    typed_select_items,
     typed_sql,
 )
 
@@ -746,15 +747,13 @@ def _number_and_check(
     if obj.wide:
         columns += [(f"_wide{i}", obj.wide.kind, name) for i, name in wide]
     typed = {col: typed_sql(kind, col, label, fmt, plausible) for col, kind, label in columns}
-    values = [f'{t.value[1]} as "{t.value[0]}"' for t in typed.values() if t.value]
-    readings = [f'{sql} as "{alias}"' for t in typed.values() for alias, sql in t.readings]
+    values, readings, parse_sql = typed_select_items(typed.values())
     # A value that does not parse keeps its text, so the checks still see it (a rejected
     # row never reaches raw, only its reasons matter).
     normalized = [f'coalesce({typed[c].normalized}, "{c}") as "{c}"' for c in obj.file_columns]
     if obj.wide:
         pairs = ", ".join(f"{_sql_text(name)}, {typed[f'_wide{i}'].normalized}" for i, name in wide)
         normalized.append(f'cast(json_object({pairs}) as varchar) as "{obj.wide.column}"')
-    parse_sql = ", ".join(t.reason for t in typed.values() if t.reason) or "null"
     (rejected,) = con.execute("select count(*) from _rejects").fetchone()
     if records.shifts == ((1, 0),) and not records.blank_units and not rejected:
         # Every line after the header is a record: record k is on line k + header.
