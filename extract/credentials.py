@@ -7,23 +7,28 @@ nowhere else (the client redacts it from every message and log line).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from extract.errors import LoadError
+
+
+def airflow_connection(conn_id: str, *, who: str, error: type[Exception] = LoadError) -> Any:
+    """The Airflow connection `conn_id`; `error` naming `who` wants it if it cannot be read."""
+    from airflow.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # the Task SDK raises its own not-found errors
+        raise error(
+            f"{who}: cannot read Airflow connection {conn_id!r}: {type(exc).__name__}"
+        ) from None
 
 
 def resolve_token(source_name: str, *, env_var: str, airflow_conn_id: str | None) -> str:
     """The token of the Airflow connection `airflow_conn_id` (its password) if one is
     configured, else of the environment variable `env_var`."""
     if airflow_conn_id:
-        from airflow.sdk import BaseHook
-
-        try:
-            password = BaseHook.get_connection(airflow_conn_id).password
-        except Exception as exc:  # the Task SDK raises its own not-found errors
-            raise LoadError(
-                f"{source_name}: cannot read Airflow connection {airflow_conn_id!r}: "
-                f"{type(exc).__name__}"
-            ) from None
+        password = airflow_connection(airflow_conn_id, who=source_name).password
         if not password:
             raise LoadError(
                 f"{source_name}: Airflow connection {airflow_conn_id!r} has no password (token)"

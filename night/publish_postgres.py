@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from extract.credentials import airflow_connection
 from night.config import PipelineConfig, PostgresTarget
 
 log = logging.getLogger(__name__)
@@ -107,14 +108,9 @@ def connection_string(target: PostgresTarget) -> str:
     """The libpq connection string of the target: from its Airflow connection, else from
     its environment variable."""
     if target.airflow_conn_id:
-        from airflow.sdk import BaseHook
-
-        try:
-            conn = BaseHook.get_connection(target.airflow_conn_id)
-        except Exception as exc:  # the Task SDK raises its own not-found errors
-            raise PostgresPublishError(
-                f"cannot read Airflow connection {target.airflow_conn_id!r}: {type(exc).__name__}"
-            ) from None
+        conn = airflow_connection(
+            target.airflow_conn_id, who="PostgreSQL publish", error=PostgresPublishError
+        )
         parts = {
             "host": conn.host,
             "port": conn.port,
