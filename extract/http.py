@@ -94,13 +94,34 @@ class QueryTokenAuth(requests.auth.AuthBase):
 
 
 @dataclass(frozen=True)
-class _Failure:
+class Failure:
     """Why one attempt failed, whether another attempt may help, and the server's wait if any."""
 
     reason: str
     retryable: bool
     status: int | None = None
     retry_after: float | None = None
+
+
+class ResponsePolicy:
+    """One API's own reading of its responses, consulted before the generic rules.
+
+    The generic rules (module docstring) fit every API; what an API signals its own way is
+    read by a subclass in its connector: a rate-limit policy named in a 429 body, a missing
+    scope in a 403, a burst budget in response headers.
+    """
+
+    def failure(self, response: requests.Response, body: bytes) -> Failure | None:
+        """This API's failure for a response (any status), or None to apply the generic rules."""
+        return None
+
+    def pause(self, response: requests.Response) -> float:
+        """Seconds to wait before this client's next request (0: none), e.g. when the
+        response's headers say the rate budget is nearly spent."""
+        return 0.0
+
+
+GENERIC = ResponsePolicy()
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -145,6 +166,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         headers: Mapping[str, str] | None = None,
+        policy: ResponsePolicy = GENERIC,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -162,13 +184,19 @@ class HttpClient:
         self.deadline = deadline
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
-        self._secrets: tuple[str, ...] = tuple(getattr(auth, "secrets", ()) or ())
+        self.policy = policy
+        self._pause_due = 0.0
         self._secret_params = {auth.param} if isinstance(auth, QueryTokenAuth) else set()
         guard_library_logs(self._secrets)
         self.session = requests.Session()
         self.session.headers.update(
             {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
         )
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        # Read each time: an auth that refreshes its token (see `request`) has new secrets.
+        return tuple(getattr(self.auth, "secrets", ()) or ())
 
     def __repr__(self) -> str:
         return f"HttpClient({self.base_url!r}, auth={self.auth!r})"
@@ -199,16 +227,28 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
     ) -> dict:
-        """Send one logical request, retrying transient failures; return the JSON object."""
+        """Send one logical request, retrying transient failures; return the JSON object.
+
+        A 401 when the auth can `refresh()` (an expired OAuth session) re-authenticates once
+        and sends the request again; a second 401 is final.
+        """
         url = self._url(method, path_or_url)
         described = self.describe(method, url, params)
+        self._pause(described)
         attempts = 0
+        refreshed = False
         while True:
             remaining = self._time_left(described, attempts)
             attempts += 1
             outcome = self._attempt(method, url, params, json_body, remaining)
-            if not isinstance(outcome, _Failure):
+            if not isinstance(outcome, Failure):
                 return outcome
+            if outcome.status == 401 and not refreshed and hasattr(self.auth, "refresh"):
+                log.warning("%s: %s; re-authenticating once", described, outcome.reason)
+                self.auth.refresh()
+                guard_library_logs(self._secrets)
+                refreshed = True
+                continue
             self._sleep(self._retry_wait(described, outcome, attempts))
 
     def _time_left(self, described: str, attempts: int) -> float | None:
@@ -222,7 +262,7 @@ class HttpClient:
             )
         return remaining
 
-    def _retry_wait(self, described: str, outcome: _Failure, attempts: int) -> float:
+    def _retry_wait(self, described: str, outcome: Failure, attempts: int) -> float:
         """The wait before the next attempt; raise when the failure is final, the retries
         are spent, or the wait would pass the deadline."""
         if not outcome.retryable:
@@ -304,7 +344,7 @@ class HttpClient:
         params: Mapping[str, Any] | None,
         json_body: Any,
         remaining: float | None,
-    ) -> dict | _Failure:
+    ) -> dict | Failure:
         read_timeout = self.read_timeout if remaining is None else min(self.read_timeout, remaining)
         connect_timeout = (
             self.connect_timeout if remaining is None else min(self.connect_timeout, remaining)
@@ -323,13 +363,13 @@ class HttpClient:
             ) as response:
                 body = self._read_body(response)
         except requests.exceptions.ConnectTimeout:
-            return _Failure(f"connect timed out after {connect_timeout:.1f}s", retryable=True)
+            return Failure(f"connect timed out after {connect_timeout:.1f}s", retryable=True)
         except requests.exceptions.ReadTimeout:
             why = " (cut to the extraction deadline)" if deadline_bound else ""
-            return _Failure(f"read timed out after {read_timeout:.1f}s{why}", retryable=True)
+            return Failure(f"read timed out after {read_timeout:.1f}s{why}", retryable=True)
         except requests.exceptions.SSLError as exc:
             # A certificate problem does not fix itself between retries.
-            return _Failure(f"TLS error: {self._short(exc)}", retryable=False)
+            return Failure(f"TLS error: {self._short(exc)}", retryable=False)
         except (
             requests.exceptions.ConnectionError,
             requests.exceptions.ContentDecodingError,
@@ -338,12 +378,34 @@ class HttpClient:
             # retries here); the reason alone is what a reader needs.
             inner = exc.args[0] if exc.args else None
             cause = getattr(inner, "reason", None) or exc
-            return _Failure(f"connection error: {self._short(cause)}", retryable=True)
+            return Failure(f"connection error: {self._short(cause)}", retryable=True)
         except _BodyFailed as exc:
-            return _Failure(str(exc), retryable=True)
+            return Failure(str(exc), retryable=True)
         except requests.exceptions.RequestException as exc:
-            return _Failure(f"{type(exc).__name__}: {self._short(exc)}", retryable=False)
-        return self._interpret(response, body)
+            return Failure(f"{type(exc).__name__}: {self._short(exc)}", retryable=False)
+        own = self.policy.failure(response, body)
+        if own is not None:
+            return own
+        outcome = self._interpret(response, body)
+        if not isinstance(outcome, Failure):
+            self._pause_due = self.policy.pause(response)
+        return outcome
+
+    def _pause(self, described: str) -> None:
+        """Wait as the API's policy asked after the last response, before this request;
+        never past the deadline."""
+        seconds, self._pause_due = self._pause_due, 0.0
+        if seconds <= 0:
+            return
+        remaining = self._remaining()
+        if remaining is not None and seconds >= remaining:
+            raise HttpError(
+                f"{described}: the API's rate budget asks for a {seconds:.1f}s pause, past the "
+                f"extraction deadline ({max(remaining, 0):.1f}s left)",
+                request=described,
+            )
+        log.info("%s: rate budget nearly spent, pausing %.1fs first", described, seconds)
+        self._sleep(seconds)
 
     def _read_body(self, response: requests.Response) -> bytes:
         chunks = []
@@ -362,10 +424,10 @@ class HttpClient:
             ) from None
         return b"".join(chunks)
 
-    def _interpret(self, response: requests.Response, body: bytes) -> dict | _Failure:
+    def _interpret(self, response: requests.Response, body: bytes) -> dict | Failure:
         status = response.status_code
         if status == 429 or status >= 500:
-            return _Failure(
+            return Failure(
                 f"HTTP {status}{self._excerpt(body)}",
                 retryable=True,
                 status=status,
@@ -373,13 +435,13 @@ class HttpClient:
             )
         if 300 <= status < 400:
             location = self._redact(response.headers.get("Location", "?"))
-            return _Failure(
+            return Failure(
                 f"HTTP {status} redirect to {location} (redirects are not followed)",
                 retryable=False,
                 status=status,
             )
         if status >= 400 or status < 200:
-            return _Failure(f"HTTP {status}{self._excerpt(body)}", retryable=False, status=status)
+            return Failure(f"HTTP {status}{self._excerpt(body)}", retryable=False, status=status)
         if status == 204:
             return {}
         try:
@@ -387,13 +449,13 @@ class HttpClient:
         except ValueError:
             declared = response.headers.get("Content-Length")
             size = f"{len(body)} bytes" + (f" of {declared} declared" if declared else "")
-            return _Failure(
+            return Failure(
                 f"HTTP {status} body is not valid JSON ({size}, truncated?){self._excerpt(body)}",
                 retryable=True,
                 status=status,
             )
         if not isinstance(document, dict):
-            return _Failure(
+            return Failure(
                 f"HTTP {status} body is JSON {type(document).__name__}, expected an object",
                 retryable=False,
                 status=status,

@@ -16,6 +16,7 @@ from devkit.fake_servers import FakeApiServer, Fault, Request
 from extract.http import (
     BODY_EXCERPT_CHARS,
     BearerAuth,
+    Failure,
     HttpClient,
     HttpError,
     QueryTokenAuth,
@@ -449,3 +450,88 @@ def test_batched_edges():
     assert list(batched(range(3), 3)) == [[0, 1, 2]]
     with pytest.raises(ValueError):
         list(batched([1], 0))
+
+
+# --- the hooks a connector uses: its own response policy, an auth that refreshes ------------
+
+
+class _RefreshingAuth(BearerAuth):
+    """A session token that expires: `refresh()` fetches the next one (counted)."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self._tokens = tokens
+        self.refreshes = 0
+        super().__init__(tokens.pop(0))
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+        self._token = self._tokens.pop(0)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self._token,)
+
+
+def test_a_401_with_a_refreshable_auth_re_authenticates_once_and_continues(server, sleeps):
+    auth = _RefreshingAuth(["expired-session-1", TOKEN])
+    with make_client(server, sleeps, auth=auth) as client:
+        assert [d["id"] for d in client.get("/deals", params={"limit": 2})["results"]] == ["1", "2"]
+    assert auth.refreshes == 1
+    assert sleeps == []  # a re-authentication is not a retry: no backoff
+
+
+def test_a_second_401_after_re_authenticating_is_final(server, sleeps):
+    auth = _RefreshingAuth(["expired-1", "still-wrong-2", "never-used-3"])
+    with make_client(server, sleeps, auth=auth) as client, pytest.raises(HttpError) as err:
+        client.get("/deals")
+    assert auth.refreshes == 1
+    assert err.value.status == 401
+    assert str(err.value).startswith("GET /deals failed: HTTP 401")
+    assert "still-wrong-2" not in str(err.value)
+
+
+class _BudgetPolicy:
+    """Reads a 429 body's own policy name and an `x-budget-left` header, as a CRM would."""
+
+    def failure(self, response, body):
+        if response.status_code == 429 and b"DAILY" in body:
+            return Failure("daily limit spent: try tomorrow", retryable=False, status=429)
+        return None
+
+    def pause(self, response):
+        return 2.5 if response.headers.get("x-budget-left") == "0" else 0.0
+
+
+def test_a_policy_reads_the_api_s_own_failures_and_pauses_before_the_next_request(sleeps):
+    calls = []
+
+    def budget(request):
+        calls.append(request.path)
+        return 200, {"x-budget-left": "0" if len(calls) == 1 else "9"}, {"ok": len(calls)}
+
+    routes = {
+        ("GET", "/budget"): budget,
+        ("GET", "/daily"): lambda r: (429, {}, {"policyName": "DAILY"}),
+    }
+    with FakeApiServer(routes) as fake:
+        with make_client(fake, sleeps, policy=_BudgetPolicy()) as client:
+            assert client.get("/budget") == {"ok": 1}
+            assert sleeps == []  # the pause comes before the next request, not after this one
+            assert client.get("/budget") == {"ok": 2}
+            assert sleeps == [2.5]
+            assert client.get("/budget") == {"ok": 3}
+            assert sleeps == [2.5]
+            with pytest.raises(HttpError, match=r"^GET /daily failed: daily limit spent"):
+                client.get("/daily")
+    assert sleeps == [2.5]  # the daily limit is not retried
+
+
+def test_a_pause_past_the_deadline_fails_before_sending(sleeps):
+    routes = {("GET", "/budget"): lambda r: (200, {"x-budget-left": "0"}, {})}
+    with FakeApiServer(routes) as fake:
+        client = make_client(fake, sleeps, policy=_BudgetPolicy(), deadline=time.monotonic() + 1)
+        with client:
+            client.get("/budget")
+            with pytest.raises(HttpError, match=r"asks for a 2.5s pause, past the extraction"):
+                client.get("/budget")
+    assert sleeps == []
