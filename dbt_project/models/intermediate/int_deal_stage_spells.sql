@@ -18,86 +18,43 @@ deals as (
 
 ),
 
-first_win as (
+marked as (
 
+    -- One pass over the changes in order: the state before each change, and the deal's
+    -- first move to closed_won.
     select
-        deal_id,
-        min(change_seq) as won_change_seq
+        *,
+        case when is_lost then 'lost' else funnel_stage end as state,
+        lag(case when is_lost then 'lost' else funnel_stage end) over by_change
+            as previous_state,
+        min(case when is_won_stage then change_seq end) over (partition by deal_id)
+            as won_change_seq
     from stage_changes
-    where is_won_stage
-    group by deal_id
-
-),
-
-until_won as (
-
-    -- Changes after the first move to closed_won make no spell: closed_won never exits.
-    select stage_changes.*
-    from stage_changes
-    left join first_win on stage_changes.deal_id = first_win.deal_id
-    where
-        first_win.won_change_seq is null
-        or stage_changes.change_seq <= first_win.won_change_seq
-
-),
-
-keyed as (
-
-    select
-        *,
-        case when is_lost then 'lost' else funnel_stage end as state
-    from until_won
-
-),
-
-run_starts as (
-
-    select
-        *,
-        case
-            when lag(state) over (partition by deal_id order by change_seq) = state then 0
-            else 1
-        end as starts_run
-    from keyed
-
-),
-
-runs as (
-
-    select
-        *,
-        sum(starts_run) over (
-            partition by deal_id
-            order by change_seq rows between unbounded preceding and current row
-        ) as run_number
-    from run_starts
-
-),
-
-collapsed as (
-
-    select
-        deal_id,
-        run_number,
-        max(state) as state,
-        max(funnel_stage) as funnel_stage,
-        max(stage_order) as stage_order,
-        {{ dbt.bool_or('is_lost') }} as is_lost,
-        {{ dbt.bool_or('is_won_stage') }} as is_won_stage,
-        min(changed_at) as entered_at
-    from runs
-    group by deal_id, run_number
+    window by_change as (partition by deal_id order by change_seq)
 
 ),
 
 with_next as (
 
+    -- A run of changes to one state is its first change: the run's state, stage and time
+    -- are that change's (change_seq orders by time, and one state is one funnel stage).
+    -- Changes after the first move to closed_won make no spell: closed_won never exits.
     select
-        *,
-        lead(entered_at) over (partition by deal_id order by run_number) as next_entered_at,
-        lead(stage_order) over (partition by deal_id order by run_number) as next_stage_order,
-        lead(is_lost) over (partition by deal_id order by run_number) as next_is_lost
-    from collapsed
+        deal_id,
+        row_number() over by_run as run_number,
+        funnel_stage,
+        stage_order,
+        is_lost,
+        is_won_stage,
+        changed_at as entered_at,
+        lead(changed_at) over by_run as next_entered_at,
+        lead(stage_order) over by_run as next_stage_order,
+        lead(is_lost) over by_run as next_is_lost
+    from marked
+    where
+        (won_change_seq is null or change_seq <= won_change_seq)
+        and (previous_state is null or previous_state != state)
+    window by_run as (partition by deal_id order by change_seq)
 
 ),
 
