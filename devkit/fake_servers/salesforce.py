@@ -76,32 +76,38 @@ CLI: python -m devkit.fake_servers.salesforce --data DIR [--deals N --seed S] [-
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
-import itertools
 import re
 import secrets
 import string
 import sys
 import threading
+import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from devkit.fake_servers.base import FakeApiServer, Fault, Handler, Request, Response
 from devkit.fake_servers.cli import serve
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.sample_data import OWNERS, PIPELINES
 
-API_VERSION = "60.0"
+API_VERSION = "66.0"  # the newest version served (Spring '26); the default of the connector
+OLDEST_VERSION = 31  # versions 21.0 to 30.0 were retired in Summer '25
 BASE_PATH = f"/services/data/v{API_VERSION}"
 DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
 MAX_BATCH_SIZE = 2000
 MAX_OPEN_CURSORS = 10
 API_DAILY_LIMIT = 15_000
+ORG_ID = "00D000000000001AAA"
+MASTER_RECORD_TYPE = "012000000000000AAA"  # Salesforce's id of the Master record type
 ORG_CREATED = datetime(2020, 1, 1)  # stages, record types and users predate every deal
 MEETING_MINUTES = 30
 
@@ -117,6 +123,7 @@ KEY_PREFIXES = {
     "RecordType": "012",
     "BusinessProcess": "019",
     "OpportunityStage": "01J",
+    "Organization": "00D",
     "Task": "00T",
     "Event": "00U",
 }
@@ -555,6 +562,25 @@ def _record_type_sql(catalog: str, scoped: bool) -> str:
     """
 
 
+def _organization_sql(catalog: str, scoped: bool) -> str:
+    return f"""
+        with {catalog}
+        select
+            1 as _key,
+            false as _deleted,
+            '{ORG_ID}' as "Id",
+            name as "Name",
+            currency as "DefaultCurrencyIsoCode",
+            false as "IsSandbox",
+            'Enterprise Edition' as "OrganizationType",
+            'FAKE1' as "InstanceName",
+            timestamp '{ORG_CREATED}' as "CreatedDate",
+            timestamp '{ORG_CREATED}' as "LastModifiedDate",
+            timestamp '{ORG_CREATED}' as "SystemModstamp"
+        from org
+    """
+
+
 @dataclass(frozen=True)
 class SObjectType:
     """One queryable object: its fields (API name -> SOAP type) and the SQL behind them."""
@@ -570,6 +596,12 @@ class SObjectType:
     @property
     def _by_lower(self) -> dict[str, str]:
         return {f.lower(): f for f in self.fields}
+
+    def without(self, *names: str) -> SObjectType:
+        """The object in an org that lacks these fields (a query naming one gets INVALID_FIELD)."""
+        return SObjectType(
+            self.name, {k: v for k, v in self.fields.items() if k not in names}, self.sql
+        )
 
 
 def _fields(spec: str) -> dict[str, str]:
@@ -624,6 +656,12 @@ SOBJECTS: dict[str, SObjectType] = {
             _user_sql,
         ),
         SObjectType(
+            "Organization",
+            _fields(f"""Id:id Name:string DefaultCurrencyIsoCode:picklist IsSandbox:boolean
+                OrganizationType:picklist InstanceName:string {_SETUP}"""),
+            _organization_sql,
+        ),
+        SObjectType(
             "Account",
             _fields(f"Id:id IsDeleted:boolean Name:string CurrencyIsoCode:picklist {_SETUP}"),
             _account_sql,
@@ -643,6 +681,22 @@ SOBJECTS: dict[str, SObjectType] = {
         ),
     )
 }
+
+
+def org_objects(*, multi_currency: bool, record_types: bool) -> dict[str, SObjectType]:
+    """The objects of an org: CurrencyIsoCode exists only with multi-currency enabled,
+    Opportunity.RecordTypeId only once the org has an Opportunity record type."""
+    missing = {"opportunity": [], "account": []}
+    if not multi_currency:
+        missing["opportunity"].append("CurrencyIsoCode")
+        missing["account"].append("CurrencyIsoCode")
+    if not record_types:
+        missing["opportunity"].append("RecordTypeId")
+    return {
+        key: obj.without(*missing[key]) if missing.get(key) else obj
+        for key, obj in SOBJECTS.items()
+    }
+
 
 _TEXT_TYPES = {"id", "reference", "string", "picklist", "textarea"}
 _NUMBER_TYPES = {"double", "currency", "percent", "int"}
@@ -726,6 +780,7 @@ class Soql:
     where: tuple[_Condition, ...]
     order: tuple[_Order, ...]
     limit: int | None
+    count: bool = False  # SELECT COUNT() FROM ...: only totalSize, no records
 
 
 def _position(text: str, pos: int) -> tuple[int, int, str]:
@@ -806,8 +861,9 @@ class _Parser:
 
     def parse(self) -> Soql:
         self.expect("select")
-        fields = [self.name()]
-        while self.punct(","):
+        count = self._count()
+        fields = [] if count else [self.name()]
+        while not count and self.punct(","):
             fields.append(self.name())
         self.expect("from")
         sobject, sobject_pos = self.name()
@@ -831,8 +887,20 @@ class _Parser:
         if self.tok.kind != "eof":
             raise self.fail()
         return Soql(
-            self.text, tuple(fields), sobject, sobject_pos, tuple(where), tuple(order), limit
+            self.text, tuple(fields), sobject, sobject_pos, tuple(where), tuple(order), limit, count
         )
+
+    def _count(self) -> bool:
+        """`COUNT()` (the record count only); COUNT(field) and other aggregates are not served."""
+        if self.tok.kind != "name" or self.tok.text.lower() != "count":
+            return False
+        following = self.tokens[self.i + 1]
+        if following.kind != "punct" or following.text != "(":
+            return False
+        self.i += 2
+        if not self.punct(")"):
+            raise self.fail()
+        return True
 
     def condition(self) -> _Condition:
         field, pos = self.name()
@@ -906,6 +974,7 @@ class _Plan:
     params: tuple[Any, ...]
     order_sql: str
     limit: int | None
+    count: bool = False
 
 
 def _no_such_column(soql: Soql, obj: SObjectType, name: str, pos: int) -> ApiError:
@@ -996,8 +1065,8 @@ def _condition_sql(soql: Soql, obj: SObjectType, cond: _Condition) -> tuple[str,
     return (f"coalesce({test}, true)" if cond.op == "!=" else test), present
 
 
-def _plan(soql: Soql) -> _Plan:
-    obj = SOBJECTS.get(soql.sobject.lower())
+def _plan(soql: Soql, objects: Mapping[str, SObjectType] | None = None) -> _Plan:
+    obj = (SOBJECTS if objects is None else objects).get(soql.sobject.lower())
     if obj is None:
         raise _query_error(
             "INVALID_TYPE",
@@ -1036,6 +1105,7 @@ def _plan(soql: Soql) -> _Plan:
         tuple(params),
         ", ".join(order_parts),
         soql.limit,
+        soql.count,
     )
 
 
@@ -1065,13 +1135,87 @@ def _json_value(ftype: str, value: Any) -> Any:
     return str(value)
 
 
-def _record(obj: SObjectType, fields: Sequence[str], row: Mapping[str, Any]) -> dict[str, Any]:
+def _record(
+    obj: SObjectType, fields: Sequence[str], row: Mapping[str, Any], base: str = BASE_PATH
+) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "attributes": {"type": obj.name, "url": f"{BASE_PATH}/sobjects/{obj.name}/{row['Id']}"}
+        "attributes": {"type": obj.name, "url": f"{base}/sobjects/{obj.name}/{row['Id']}"}
     }
     for field in fields:
         out[field] = _json_value(obj.fields[field], row[field])
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Versions, the token endpoint and describe
+# --------------------------------------------------------------------------------------------
+
+
+def _release(version: int) -> str:
+    """The release a major version came with: three a year, one version each (66 = Spring '26)."""
+    back = int(float(API_VERSION)) - version
+    return f"{('Spring', 'Winter', 'Summer')[back % 3]} '{26 - (back + 1) // 3:02d}"
+
+
+SERVED_VERSIONS = tuple(f"{n}.0" for n in range(OLDEST_VERSION, int(float(API_VERSION)) + 1))
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The audiences Salesforce's JWT bearer flow accepts; the org's My Domain URL works as well.
+JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+
+
+@dataclass(frozen=True)
+class ConnectedApp:
+    """A connected app (or external client app) of the fake org, as the token endpoint knows it.
+
+    `client_secret` with `run_as` enables the client-credentials flow (run as that user);
+    `public_key` (PEM of the uploaded certificate's key) enables the JWT bearer flow for the
+    pre-authorized `jwt_users`."""
+
+    client_id: str
+    client_secret: str | None = None
+    run_as: str | None = None
+    public_key: str | bytes | None = None
+    jwt_users: tuple[str, ...] = ()
+
+
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "datetime": "xsd:dateTime",
+    "date": "xsd:date",
+    "int": "xsd:int",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+}
+
+
+def _label(name: str) -> str:
+    """`LastStageChangeDate` -> `Last Stage Change Date` (labels are org-specific anyway)."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.removesuffix("__c").replace("_", " "))
+
+
+def _describe_field(name: str, ftype: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": _label(name),
+        "type": ftype,
+        "soapType": _SOAP_TYPES.get(ftype, "xsd:string"),
+        "length": 18 if ftype in ("id", "reference") else 255 if ftype in _TEXT_TYPES else 0,
+        "nillable": ftype not in ("id", "boolean"),
+        "custom": name.endswith("__c"),
+        "createable": False,
+        "updateable": False,
+        "filterable": True,
+        "sortable": True,
+        "picklistValues": [],
+        "referenceTo": [],
+    }
+
+
+def _oauth_error(error: str, description: str, status: int = 400) -> Response:
+    return status, _JSON, {"error": error, "error_description": description}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1094,22 +1238,60 @@ class _Cursor:
     keys: array
     batch_size: int
     include_deleted: bool
+    base: str = BASE_PATH  # the version the query was asked under: its next links keep it
 
 
 class SalesforceApi:
-    """The request handlers over one dataset; `routes()` is the endpoint table for the server."""
+    """The request handlers over one dataset; `routes()` is the endpoint table for the server.
 
-    def __init__(self, dataset: SampleDataset, *, token: str) -> None:
+    The org: multi-currency (`CurrencyIsoCode` on Opportunity and Account) or not (then the
+    corporate currency is only `Organization.DefaultCurrencyIsoCode`), with Opportunity
+    record types (one per pipeline) or without (no `RecordTypeId`), `api_daily_limit`
+    requests per 24 hours of which `api_used` are spent. Sessions: the static `token` never
+    expires; an OAuth session from the token endpoint serves `session_requests` API requests
+    (None: until `expire_sessions()`), then answers 401 INVALID_SESSION_ID.
+    """
+
+    def __init__(
+        self,
+        dataset: SampleDataset,
+        *,
+        token: str,
+        apps: Sequence[ConnectedApp] = (),
+        session_requests: int | None = None,
+        multi_currency: bool = True,
+        corporate_currency: str = "USD",
+        record_types: bool = True,
+        api_daily_limit: int = API_DAILY_LIMIT,
+        api_used: int = 0,
+        org_name: str = "Fake Org",
+    ) -> None:
         if not token:
             raise ValueError("the fake Salesforce server needs a non-empty token")
         self.dataset = dataset
         self._token = token
         self._lock = threading.Lock()
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
-        self._calls = itertools.count(1)
+        self.apps = {app.client_id: app for app in apps}
+        self.session_requests = session_requests
+        self._sessions: dict[str, int | None] = {}  # issued access token -> requests left
+        self.multi_currency = multi_currency
+        self.corporate_currency = corporate_currency
+        self.record_types = record_types
+        self.objects = org_objects(multi_currency=multi_currency, record_types=record_types)
+        self.api_daily_limit = api_daily_limit
+        self.api_used = api_used
+        self.org_name = org_name
+        self.grants: list[dict[str, str]] = []  # tokens issued: grant type, client id, user
+
+    def expire_sessions(self) -> None:
+        """End every OAuth session issued so far (as a session timeout or a revoke would)."""
+        with self._lock:
+            self._sessions.clear()
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         """(method, path) -> handler; specific paths first (the first matching template wins)."""
+        picklist = "/services/data/{version}/ui-api/object-info/{sobject}/picklist-values"
         endpoints: list[tuple[str, Handler]] = [
             ("/services/data", self.versions),
             ("/services/data/{version}", self._api(self.resources)),
@@ -1117,26 +1299,36 @@ class SalesforceApi:
             ("/services/data/{version}/queryAll", self._api(self.query_all)),
             ("/services/data/{version}/query/{locator}", self._api(self.query_more)),
             ("/services/data/{version}/queryAll/{locator}", self._api(self.query_more)),
+            ("/services/data/{version}/limits", self._api(self.limits, metered=False)),
+            ("/services/data/{version}/sobjects", self._api(self.describe_global)),
+            ("/services/data/{version}/sobjects/{sobject}/describe", self._api(self.describe)),
+            (f"{picklist}/{{record_type}}/{{field}}", self._api(self.picklist_values)),
             ("/services/data/{version}/{resource}", self._api(self.not_found)),
             ("/services/data/{version}/{resource}/{rest}", self._api(self.not_found)),
         ]
-        routes: dict[tuple[str, str], Handler] = {}
+        routes: dict[tuple[str, str], Handler] = {("POST", "/services/oauth2/token"): self.token}
         for path, handler in endpoints:
             routes[("GET", path)] = handler
             for method in ("POST", "PUT", "PATCH", "DELETE"):
                 routes[(method, path)] = self._api(self.method_not_allowed)
         return routes
 
-    # --- cross-cutting: auth, version, errors, the usage header
+    # --- cross-cutting: auth, version, errors, the usage header, the daily limit
 
-    def _api(self, handler: Callable[[Request], Response]) -> Handler:
+    def _api(self, handler: Callable[[Request], Response], *, metered: bool = True) -> Handler:
         def serve(request: Request) -> Response:
             if not self._authorized(request):
                 return 401, _JSON, _INVALID_SESSION
-            usage = {"Sforce-Limit-Info": f"api-usage={next(self._calls)}/{API_DAILY_LIMIT}"}
+            with self._lock:
+                self.api_used += 1
+                used = self.api_used
+            usage = {"Sforce-Limit-Info": f"api-usage={used}/{self.api_daily_limit}"}
             try:
-                if request.path_params.get("version") != f"v{API_VERSION}":
+                if request.path_params.get("version") not in {f"v{v}" for v in SERVED_VERSIONS}:
                     raise ApiError(404, "NOT_FOUND", _NOT_FOUND[0]["message"])
+                if metered and used > self.api_daily_limit:
+                    # Counted over a rolling 24 hours: every request is refused until it drops.
+                    raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
                 status, headers, body = handler(request)
             except ApiError as error:
                 status, headers, body = error.response()
@@ -1147,18 +1339,138 @@ class SalesforceApi:
     def _authorized(self, request: Request) -> bool:
         header = _header(request, "Authorization") or ""
         scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
         if scheme.lower() not in ("bearer", "oauth") or not credential:
             return False
-        return hmac.compare_digest(credential.strip().encode(), self._token.encode())
+        if hmac.compare_digest(credential.encode(), self._token.encode()):
+            return True
+        with self._lock:
+            if credential not in self._sessions:
+                return False
+            left = self._sessions[credential]
+            if left is None:
+                return True
+            if left <= 0:
+                del self._sessions[credential]
+                return False
+            self._sessions[credential] = left - 1
+            return True
+
+    # --- the OAuth 2.0 token endpoint (My Domain /services/oauth2/token)
+
+    def token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            outcome = self._client_credentials(request, form)
+        elif grant == JWT_GRANT:
+            outcome = self._jwt_bearer(form.get("assertion") or "", request)
+        else:
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
+        if not isinstance(outcome, tuple) or len(outcome) != 2:
+            return outcome
+        client_id, user = outcome
+        access_token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(72)}"
+        with self._lock:
+            self._sessions[access_token] = self.session_requests
+            self.grants.append({"grant_type": grant or "", "client_id": client_id, "user": user})
+        # The org's instance URL, whichever host the token was asked at.
+        port = (_header(request, "Host") or "").rpartition(":")[2]
+        instance_url = f"http://127.0.0.1:{port}"
+        issued_at = str(int(time.time() * 1000))
+        signature = base64.b64encode(
+            hmac.digest(self._token.encode(), f"{instance_url}{issued_at}".encode(), "sha256")
+        ).decode()
+        user_id = sf_id("User", 1)
+        return (
+            200,
+            _JSON,
+            {
+                "access_token": access_token,
+                "signature": signature,
+                "scope": "api",
+                "instance_url": instance_url,
+                "id": f"{instance_url}/id/{ORG_ID}/{user_id}",
+                "token_type": "Bearer",
+                "issued_at": issued_at,
+            },
+        )
+
+    def _client_credentials(self, request: Request, form: dict[str, str]) -> Any:
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        basic = _header(request, "Authorization") or ""
+        if basic.lower().startswith("basic "):  # the credentials may come as HTTP Basic auth
+            try:
+                decoded = base64.b64decode(basic[6:].strip()).decode()
+            except ValueError:
+                return _oauth_error("invalid_client", "invalid client credentials")
+            client_id, _, secret = decoded.partition(":")
+        app = self.apps.get(client_id or "")
+        if app is None:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if app.client_secret is None or not hmac.compare_digest(
+            (secret or "").encode(), app.client_secret.encode()
+        ):
+            return _oauth_error("invalid_client", "invalid client credentials")
+        if app.run_as is None:
+            return _oauth_error("invalid_grant", "no client credentials user enabled")
+        return app.client_id, app.run_as
+
+    def _jwt_bearer(self, assertion: str, request: Request) -> Any:
+        import jwt
+
+        try:
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return _oauth_error("invalid_grant", "invalid assertion")
+        app = self.apps.get(str(unverified.get("iss") or ""))
+        if app is None:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if app.public_key is None:
+            return _oauth_error("invalid_grant", "invalid assertion")
+        try:
+            # exp is checked below: clients send it as a number or as its text (simple-salesforce)
+            claims = jwt.decode(
+                assertion,
+                app.public_key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_aud": False},
+            )
+        except jwt.InvalidTokenError:
+            return _oauth_error("invalid_grant", "invalid assertion")
+        host = (_header(request, "Host") or "").rpartition(":")[2]
+        my_domains = (f"http://127.0.0.1:{host}", f"http://localhost:{host}")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if not any(a in (*JWT_AUDIENCES, *my_domains) for a in audiences):
+            return _oauth_error("invalid_grant", "audience is invalid")
+        try:
+            expires = float(claims.get("exp"))
+        except (TypeError, ValueError):
+            return _oauth_error("invalid_grant", "invalid assertion")
+        if expires < time.time():
+            return _oauth_error("invalid_grant", "expired access/refresh token")
+        user = str(claims.get("sub") or "")
+        if user not in app.jwt_users:
+            return _oauth_error("invalid_grant", "user hasn't approved this consumer")
+        return app.client_id, user
 
     # --- handlers
 
     def versions(self, request: Request) -> Response:
-        entry = {"label": "Spring '24", "url": BASE_PATH, "version": API_VERSION}
-        return 200, _JSON, [entry]
+        return (
+            200,
+            _JSON,
+            [
+                {"label": _release(int(float(v))), "url": f"/services/data/v{v}", "version": v}
+                for v in SERVED_VERSIONS
+            ],
+        )
 
     def resources(self, request: Request) -> Response:
-        return 200, _JSON, {"query": f"{BASE_PATH}/query", "queryAll": f"{BASE_PATH}/queryAll"}
+        base = f"/services/data/{request.path_params['version']}"
+        names = ("query", "queryAll", "sobjects", "limits", "ui-api")
+        return 200, _JSON, {name: f"{base}/{name}" for name in names}
 
     def not_found(self, request: Request) -> Response:
         return 404, _JSON, _NOT_FOUND
@@ -1166,6 +1478,131 @@ class SalesforceApi:
     def method_not_allowed(self, request: Request) -> Response:
         message = f"HTTP Method '{request.method}' not allowed. Allowed are GET,HEAD"
         return 405, _JSON, [{"errorCode": "METHOD_NOT_ALLOWED", "message": message}]
+
+    def limits(self, request: Request) -> Response:
+        left = max(0, self.api_daily_limit - self.api_used)
+        return (
+            200,
+            _JSON,
+            {
+                "DailyApiRequests": {"Max": self.api_daily_limit, "Remaining": left},
+                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+                "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+            },
+        )
+
+    def describe_global(self, request: Request) -> Response:
+        base = f"/services/data/{request.path_params['version']}"
+        sobjects = [
+            {
+                "name": obj.name,
+                "label": _label(obj.name),
+                "keyPrefix": KEY_PREFIXES.get(obj.name),
+                "custom": False,
+                "queryable": True,
+                "urls": {
+                    "sobject": f"{base}/sobjects/{obj.name}",
+                    "describe": f"{base}/sobjects/{obj.name}/describe",
+                },
+            }
+            for obj in self.objects.values()
+        ]
+        return 200, _JSON, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}
+
+    def describe(self, request: Request) -> Response:
+        obj = self.objects.get(request.path_params["sobject"].lower())
+        if obj is None:
+            return 404, _JSON, _NOT_FOUND
+        base = f"/services/data/{request.path_params['version']}"
+        infos = []
+        if obj.name == "Opportunity":
+            infos = [
+                {
+                    "active": True,
+                    "available": True,
+                    "defaultRecordTypeMapping": i == 0,
+                    "developerName": re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_"),
+                    "master": False,
+                    "name": name,
+                    "recordTypeId": sf_id("RecordType", i + 1),
+                }
+                for i, name in enumerate(_catalog(self.dataset)[1] if self.record_types else [])
+            ]
+            infos.append(
+                {
+                    "active": True,
+                    "available": True,
+                    "defaultRecordTypeMapping": not infos,
+                    "developerName": "Master",
+                    "master": True,
+                    "name": "Master",
+                    "recordTypeId": MASTER_RECORD_TYPE,
+                }
+            )
+        body = {
+            "name": obj.name,
+            "label": _label(obj.name),
+            "labelPlural": _label(obj.name) + "s",
+            "keyPrefix": KEY_PREFIXES.get(obj.name),
+            "custom": False,
+            "queryable": True,
+            "retrieveable": True,
+            "searchable": True,
+            "createable": False,
+            "updateable": False,
+            "deletable": False,
+            "fields": [_describe_field(n, t) for n, t in obj.fields.items()],
+            "recordTypeInfos": infos,
+            "childRelationships": [],
+            "urls": {
+                "sobject": f"{base}/sobjects/{obj.name}",
+                "describe": f"{base}/sobjects/{obj.name}/describe",
+            },
+        }
+        return 200, _JSON, body
+
+    def picklist_values(self, request: Request) -> Response:
+        """The UI API's values of Opportunity.StageName for one record type: the stages of its
+        sales process (every stage for the Master record type)."""
+        params = request.path_params
+        if params["sobject"].lower() != "opportunity" or params["field"].lower() != "stagename":
+            return 404, _JSON, _NOT_FOUND
+        stages, pipelines = _catalog(self.dataset)
+        ids = {sf_id("RecordType", i + 1): name for i, name in enumerate(pipelines)}
+        if params["record_type"] == MASTER_RECORD_TYPE:
+            names = [s.name for s in stages]
+        elif self.record_types and params["record_type"] in ids:
+            names = self._stages_of(ids[params["record_type"]], stages)
+        else:
+            return 404, _JSON, _NOT_FOUND
+        values = [{"attributes": None, "label": n, "validFor": [], "value": n} for n in names]
+        etag = hashlib.md5("|".join(names).encode()).hexdigest()  # noqa: S324 (a tag, not a secret)
+        return (
+            200,
+            _JSON,
+            {
+                "controllerValues": {},
+                "defaultValue": None,
+                "eTag": etag,
+                "url": request.path,
+                "values": values,
+            },
+        )
+
+    def _stages_of(self, pipeline: str, stages: Sequence[_Stage]) -> list[str]:
+        """A pipeline's sales process: the generator's stages of it and any its deals use."""
+        named = set()
+        for p in PIPELINES:
+            if p.name == pipeline:
+                named |= {s.name for s in p.stages} | {p.won_stage, p.lost_stage}
+        used = """
+            select distinct s.stage from deals as d
+            join (select deal_id, stage from stage_history
+                  union select deal_id, stage from deals) as s on s.deal_id = d.deal_id
+            where d.pipeline = ?
+        """
+        named |= {row["stage"] for row in self.dataset.rows(used, [pipeline])}
+        return [s.name for s in stages if s.name in named]
 
     def query(self, request: Request) -> Response:
         return self._start(request, include_deleted=False)
@@ -1190,8 +1627,11 @@ class SalesforceApi:
         text = request.param("q")
         if not text or not text.strip():
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
-        plan = _plan(parse_soql(text))
-        catalog = _catalog_ctes(self.dataset)
+        plan = _plan(parse_soql(text), self.objects)
+        catalog = _catalog_ctes(self.dataset) + (
+            f", org (name, currency) as (values ({_literal(self.org_name)}, "
+            f"{_literal(self.corporate_currency)}))"
+        )
         visible = "true" if include_deleted else "not v._deleted"
         limit = "" if plan.limit is None else f" limit {int(plan.limit)}"
         sql = (
@@ -1199,7 +1639,12 @@ class SalesforceApi:
             f"where {visible} and ({plan.where_sql}) order by {plan.order_sql}{limit}"
         )
         keys = array("q", (row["_key"] for row in self.dataset.rows(sql, plan.params)))
-        cursor = _Cursor(plan, catalog, keys, _batch_size(request), include_deleted)
+        if plan.sobject.name == "RecordType" and not self.record_types:
+            keys = array("q")  # an org without record types: the object exists, empty
+        if plan.count:
+            return 200, _JSON, {"totalSize": len(keys), "done": True, "records": []}
+        base = f"/services/data/{request.path_params['version']}"
+        cursor = _Cursor(plan, catalog, keys, _batch_size(request), include_deleted, base)
         locator = self._open(cursor) if len(keys) > cursor.batch_size else None
         return 200, _JSON, self._batch(cursor, locator, 0)
 
@@ -1221,8 +1666,10 @@ class SalesforceApi:
         body["done"] = following >= len(cursor.keys)
         if not body["done"]:
             # queryAll's next batches are under /query/ as well, as on Salesforce.
-            body["nextRecordsUrl"] = f"{BASE_PATH}/query/{locator}-{following}"
-        body["records"] = [_record(plan.sobject, plan.fields, rows[k]) for k in keys if k in rows]
+            body["nextRecordsUrl"] = f"{cursor.base}/query/{locator}-{following}"
+        body["records"] = [
+            _record(plan.sobject, plan.fields, rows[k], cursor.base) for k in keys if k in rows
+        ]
         return body
 
     def _open(self, cursor: _Cursor) -> str:
@@ -1263,9 +1710,19 @@ def request_limit_fault(**options: Any) -> Fault:
     return error_fault(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", **options)
 
 
-def build_server(dataset: SampleDataset, *, token: str) -> FakeApiServer:
-    """A fake Salesforce REST API over `dataset` (not started: `with build_server(...) as s`)."""
-    return FakeApiServer(SalesforceApi(dataset, token=token).routes())
+def session_expired_fault(**options: Any) -> Fault:
+    """Salesforce's answer to a session that timed out or was revoked."""
+    return error_fault(401, "INVALID_SESSION_ID", "Session expired or invalid", **options)
+
+
+def build_server(dataset: SampleDataset, *, token: str, **org: Any) -> FakeApiServer:
+    """A fake Salesforce REST API over `dataset` (not started: `with build_server(...) as s`);
+    `org`: SalesforceApi's options (connected apps, session length, currencies, record
+    types, the daily limit). The handlers are `server.api` (e.g. `server.api.expire_sessions()`)."""
+    api = SalesforceApi(dataset, token=token, **org)
+    server = FakeApiServer(api.routes())
+    server.api = api  # type: ignore[attr-defined]
+    return server
 
 
 # --------------------------------------------------------------------------------------------

@@ -221,7 +221,7 @@ def test_opportunity_of_a_won_deal_has_salesforce_fields_and_types(api, files):
         {
             "attributes": {
                 "type": "Opportunity",
-                "url": "/services/data/v60.0/sobjects/Opportunity/006000000000001AAA",
+                "url": f"{BASE_PATH}/sobjects/Opportunity/006000000000001AAA",
             },
             "Id": "006000000000001AAA",
             "Name": "Granite Logistics Inc. - Reseller Deal",
@@ -402,7 +402,7 @@ def test_query_all_pages_continue_under_the_query_resource(api):
 
     assert (first["totalSize"], first["done"], len(first["records"])) == (1100, False, 300)
     assert re.fullmatch(
-        r"/services/data/v60\.0/query/01g[A-Za-z0-9]{15}-300", first["nextRecordsUrl"]
+        r"/services/data/v66\.0/query/01g[A-Za-z0-9]{15}-300", first["nextRecordsUrl"]
     )
 
 
@@ -573,16 +573,22 @@ def test_unsupported_or_wrong_soql_gets_salesforce_400_errors(api, soql, code, d
 
 
 def test_other_versions_and_resources_get_not_found(api):
-    other_version = api.get("/services/data/v59.0/query", {"q": "SELECT Id FROM User"})
+    retired = api.get("/services/data/v30.0/query", {"q": "SELECT Id FROM User"})
+    too_new = api.get("/services/data/v67.0/query", {"q": "SELECT Id FROM User"})
     other_resource = api.get(f"{BASE_PATH}/sobjects/Opportunity")
 
-    for response in (other_version, other_resource):
+    for response in (retired, too_new, other_resource):
         assert error_of(response) == (
             404,
             "NOT_FOUND",
             "The requested resource does not exist",
         )
-    assert requests.get(f"{api.url}/services/data", timeout=10).json()[0]["version"] == "60.0"
+    versions = requests.get(f"{api.url}/services/data", timeout=10).json()
+    assert (versions[0]["version"], versions[-1]) == (
+        "31.0",
+        {"label": "Spring '26", "url": "/services/data/v66.0", "version": "66.0"},
+    )
+    assert versions[-7] == {"label": "Spring '24", "url": "/services/data/v60.0", "version": "60.0"}
 
 
 # --- faults ---------------------------------------------------------------------------------------
