@@ -59,9 +59,12 @@ import binascii
 import hmac
 import re
 import sys
+import threading
+import time
 import unicodedata
 import uuid
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +96,8 @@ OWNERS_LIMIT_MAX = 500
 CATALOG_CREATED_AT = "2024-01-01T00:00:00.000Z"
 DEFAULT_PIPELINE_CREATED_AT = "1970-01-01T00:00:00.000Z"  # HubSpot: default stages have 0
 OWNER_USER_ID_BASE = 9_000_000
+HUB_ID = 24_681_357  # the fake account's portal (hub) id
+PRIVATE_APP_ID = 3_141_592
 JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and "
@@ -115,17 +120,136 @@ def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def rate_limit_fault(retry_after: float | str = 1, *, times: int = 1) -> Fault:
-    """A Fault answering 429 with HubSpot's secondly rate-limit body and a Retry-After header."""
-    body = {
+RATE_LIMIT_MESSAGES = {
+    "SECONDLY": "You have reached your secondly limit.",
+    "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+    "DAILY": "You have reached your daily limit.",
+}
+
+
+def rate_limit_body(policy: str = "SECONDLY") -> dict[str, Any]:
+    """HubSpot's 429 document: `errorType` RATE_LIMIT and the `policyName` of the limit hit."""
+    return {
         "status": "error",
-        "message": "You have reached your secondly limit.",
+        "message": RATE_LIMIT_MESSAGES.get(policy, f"You have reached your {policy} limit."),
         "errorType": "RATE_LIMIT",
         "correlationId": str(uuid.uuid4()),
-        "policyName": "SECONDLY",
+        "policyName": policy,
         "requestId": str(uuid.uuid4()),
     }
-    return Fault(status=429, body=body, headers=JSON_HEADERS, retry_after=retry_after, times=times)
+
+
+def rate_limit_fault(
+    retry_after: float | str | None = 1,
+    *,
+    times: int = 1,
+    policy: str = "SECONDLY",
+    headers: Mapping[str, str] | None = None,
+) -> Fault:
+    """A Fault answering 429 with HubSpot's rate-limit body for `policy` (SECONDLY,
+    TEN_SECONDLY_ROLLING, DAILY); `Retry-After` only when `retry_after` is given (HubSpot
+    sends none with its policy bodies), plus any rate `headers`."""
+    return Fault(
+        status=429,
+        body=rate_limit_body(policy),
+        headers={**JSON_HEADERS, **(headers or {})},
+        retry_after=retry_after,
+        times=times,
+    )
+
+
+def missing_scopes_body(scopes: Sequence[str]) -> dict[str, Any]:
+    """HubSpot's 403 for a token without the scopes a call needs."""
+    return error_body(
+        "This app hasn't been granted all required scopes to make this call. Read more about "
+        "required scopes here: https://developers.hubspot.com/scopes.",
+        "MISSING_SCOPES",
+        errors=[
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": list(scopes)},
+            }
+        ],
+        links={"scopes": "https://developers.hubspot.com/scopes"},
+    )
+
+
+# Scopes each path needs (HubSpot's API reference, "Scope requirements"): deals and their
+# pipelines need deals read; owners their own; calls, emails and meetings the contacts
+# scope (engagements); an association batch read needs both objects' read scopes.
+DEALS_READ = "crm.objects.deals.read"
+COMPANIES_READ = "crm.objects.companies.read"
+OWNERS_READ = "crm.objects.owners.read"
+CONTACTS_READ = "crm.objects.contacts.read"
+ALL_SCOPES = (DEALS_READ, COMPANIES_READ, OWNERS_READ, CONTACTS_READ)
+
+
+def scopes_for(path: str) -> tuple[str, ...]:
+    """The read scopes a request to `path` needs (none for the account and token info)."""
+    parts = path.strip("/").split("/")
+    if path.startswith("/crm/v4/associations/"):
+        return tuple(dict.fromkeys(_object_scope(p) for p in parts[3:5]))
+    if path.startswith("/crm/v3/objects/"):
+        return (_object_scope(parts[3]),)
+    if path.startswith("/crm/v3/pipelines/deals"):
+        return (DEALS_READ,)
+    if path.startswith("/crm/v3/owners"):
+        return (OWNERS_READ,)
+    return ()
+
+
+def _object_scope(kind: str) -> str:
+    return {"deals": DEALS_READ, "companies": COMPANIES_READ}.get(kind, CONTACTS_READ)
+
+
+@dataclass
+class RateLimits:
+    """An account's request budget, as a Professional account has it by default: `burst`
+    requests per rolling `interval_ms`, `daily` a day (`used_today` spent already).
+
+    Every response but search's carries the X-HubSpot-RateLimit-* headers; a request past
+    the burst gets 429 TEN_SECONDLY_ROLLING, past the daily limit 429 DAILY (HubSpot's
+    policy bodies, no Retry-After). Search counts against the daily limit only (HubSpot
+    limits it per second on its own and sends no rate headers with it)."""
+
+    burst: int = 190
+    interval_ms: int = 10_000
+    daily: int = 650_000
+    used_today: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._recent: deque[float] = deque()
+
+    def take(self, path: str) -> tuple[dict[str, str], Response | None]:
+        """Count one request: its rate headers, and the 429 if it is over a limit."""
+        search = path.endswith("/search")
+        with self._lock:
+            now = time.monotonic()
+            while self._recent and now - self._recent[0] >= self.interval_ms / 1000:
+                self._recent.popleft()
+            policy = None
+            if self.used_today >= self.daily:
+                policy = "DAILY"
+            elif not search and len(self._recent) >= self.burst:
+                policy = "TEN_SECONDLY_ROLLING"
+            else:
+                self.used_today += 1
+                if not search:
+                    self._recent.append(now)
+            headers = {} if search else self._headers()
+        if policy is None:
+            return headers, None
+        return headers, (429, {**JSON_HEADERS, **headers}, rate_limit_body(policy))
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "X-HubSpot-RateLimit-Daily": str(self.daily),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.daily - self.used_today, 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(self.interval_ms),
+            "X-HubSpot-RateLimit-Max": str(self.burst),
+            "X-HubSpot-RateLimit-Remaining": str(max(self.burst - len(self._recent), 0)),
+        }
 
 
 class ApiError(Exception):
@@ -564,7 +688,15 @@ class HubSpotApi:
     """Handlers of the fake HubSpot API over one SampleDataset (read live on every request)."""
 
     def __init__(
-        self, dataset: SampleDataset, *, token: str, search_result_cap: int = SEARCH_RESULT_CAP
+        self,
+        dataset: SampleDataset,
+        *,
+        token: str,
+        search_result_cap: int = SEARCH_RESULT_CAP,
+        rate_limits: RateLimits | None = None,
+        scopes: Iterable[str] | None = None,
+        deleted_stages: Iterable[tuple[str, str]] = (),
+        time_zone: str = "US/Eastern",
     ) -> None:
         if not token:
             raise ValueError("the fake HubSpot server needs a non-empty token")
@@ -575,21 +707,53 @@ class HubSpotApi:
         self.search_result_cap = search_result_cap
         self._token = token.encode()
         self.catalog = StageCatalog(dataset=dataset)
+        self.rate_limits = rate_limits
+        # The scopes the token was granted (None: every scope the fake knows).
+        self.scopes = tuple(ALL_SCOPES if scopes is None else scopes)
+        self.deleted_stages = self._deletable(deleted_stages)
+        self.time_zone = time_zone
+
+    def _deletable(self, stages: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Stages (pipeline, label) removed from their pipeline; HubSpot refuses to delete
+        a stage while deals sit in it, and so does this."""
+        stages = frozenset(stages)
+        for pipeline, label in sorted(stages):
+            n = self.dataset.scalar(
+                "select count(*) from deals where pipeline = ? and stage = ?", [pipeline, label]
+            )
+            if n:
+                raise ValueError(
+                    f"stage {label!r} of pipeline {pipeline!r} holds {n} deal(s): HubSpot "
+                    "only deletes an empty stage"
+                )
+        return stages
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def endpoint(self, handler: Callable[[Request], Any]) -> Callable[[Request], Response]:
-        """Wrap a handler (body, or (status, body)): Bearer auth first, HubSpot error bodies."""
+    def endpoint(
+        self, handler: Callable[[Request], Any], *, path: str = "", public: bool = False
+    ) -> Callable[[Request], Response]:
+        """Wrap a handler (body, or (status, body)): Bearer auth first (unless `public`),
+        then the token's scopes for `path`, then the rate limits; HubSpot error bodies."""
+        missing = [s for s in scopes_for(path) if s not in self.scopes]
 
         def serve(request: Request) -> Response:
-            if not self._authorized(request):
+            if not public and not self._authorized(request):
                 return 401, JSON_HEADERS, error_body(AUTH_MESSAGE, "INVALID_AUTHENTICATION")
+            if missing:
+                return 403, JSON_HEADERS, missing_scopes_body(missing)
+            rate_headers: dict[str, str] = {}
+            if self.rate_limits is not None:
+                rate_headers, refused = self.rate_limits.take(request.path)
+                if refused is not None:
+                    return refused
             try:
                 result = handler(request)
             except ApiError as exc:
-                return exc.response()
+                status, headers, body = exc.response()
+                return status, {**headers, **rate_headers}, body
             status, body = result if isinstance(result, tuple) else (200, result)
-            return status, JSON_HEADERS, body
+            return status, {**JSON_HEADERS, **rate_headers}, body
 
         return serve
 
@@ -864,7 +1028,42 @@ class HubSpotApi:
                from stage_history as h join deals as d on d.deal_id = h.deal_id"""
         )
         pipelines = self.catalog.with_extra((r["pipeline"], r["stage"]) for r in pairs)
-        return {"results": [p.to_json() for p in pipelines]}
+        return {"results": [self._without_deleted(p).to_json() for p in pipelines]}
+
+    def _without_deleted(self, pipeline: HsPipeline) -> HsPipeline:
+        """A pipeline without its deleted stages (their ids live on in stage history)."""
+        stages = tuple(
+            s for s in pipeline.stages if (pipeline.label, s.label) not in self.deleted_stages
+        )
+        return HsPipeline(pipeline.id, pipeline.label, pipeline.display_order, stages)
+
+    # -- POST /oauth/v2/private-apps/get/access-token-info, GET /account-info/v3/details --
+
+    def token_info(self, request: Request) -> Any:
+        """A private app token's account, app and scopes (the token in the body)."""
+        key = str(_json_body(request).get("tokenKey") or "").encode()
+        if not key or not hmac.compare_digest(key, self._token):
+            raise ApiError(401, "The access token is invalid or expired.", "INVALID_AUTHENTICATION")
+        return {
+            "userId": OWNER_USER_ID_BASE + 1001,
+            "hubId": HUB_ID,
+            "appId": PRIVATE_APP_ID,
+            "scopes": list(self.scopes),
+        }
+
+    def account_details(self, request: Request) -> dict[str, Any]:
+        """The account's id, time zone (its daily limit resets at midnight there), currency."""
+        return {
+            "portalId": HUB_ID,
+            "accountType": "STANDARD",
+            "timeZone": self.time_zone,
+            "companyCurrency": "USD",
+            "additionalCurrencies": ["EUR", "GBP"],
+            "utcOffset": "-05:00",
+            "utcOffsetMilliseconds": -18_000_000,
+            "uiDomain": "app.hubspot.com",
+            "dataHostingLocation": "na1",
+        }
 
     # -- GET /crm/v3/owners ------------------------------------------------------------------
 
@@ -1066,6 +1265,10 @@ ENDPOINTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ),
     ("GET", "/crm/v3/pipelines/deals", "list_pipelines", {}),
     ("GET", "/crm/v3/owners", "list_owners", {}),
+    # The official Python client asks for the owners with a trailing slash; HubSpot serves both.
+    ("GET", "/crm/v3/owners/", "list_owners", {}),
+    ("POST", "/oauth/v2/private-apps/get/access-token-info", "token_info", {}),
+    ("GET", "/account-info/v3/details", "account_details", {}),
     *(("GET", f"/crm/v3/objects/{k.name}", "list_objects", {"kind": k}) for k in ACTIVITY_KINDS),
     *(
         ("POST", f"/crm/v3/objects/{k.name}/search", "search_objects", {"kind": k})
@@ -1088,13 +1291,35 @@ ENDPOINTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 
 
 def build_server(
-    dataset: SampleDataset, *, token: str, search_result_cap: int = SEARCH_RESULT_CAP
+    dataset: SampleDataset,
+    *,
+    token: str,
+    search_result_cap: int = SEARCH_RESULT_CAP,
+    rate_limits: RateLimits | None = None,
+    scopes: Iterable[str] | None = None,
+    deleted_stages: Iterable[tuple[str, str]] = (),
+    time_zone: str = "US/Eastern",
 ) -> FakeApiServer:
-    """A fake HubSpot API over `dataset` (not started: `with build_server(...) as server:`);
-    `search_result_cap` lowers HubSpot's 10,000-results-per-search limit for tests."""
-    api = HubSpotApi(dataset, token=token, search_result_cap=search_result_cap)
+    """A fake HubSpot API over `dataset` (not started: `with build_server(...) as server:`).
+
+    `search_result_cap` lowers HubSpot's 10,000-results-per-search limit for tests;
+    `rate_limits` enforces a request budget and sends HubSpot's rate headers (none by
+    default); `scopes` are the token's (default: all the night needs); `deleted_stages`
+    (pipeline, stage label) pairs are gone from the pipelines while stage history still
+    names their ids; `time_zone` is the account's."""
+    api = HubSpotApi(
+        dataset,
+        token=token,
+        search_result_cap=search_result_cap,
+        rate_limits=rate_limits,
+        scopes=scopes,
+        deleted_stages=deleted_stages,
+        time_zone=time_zone,
+    )
     routes = {
-        (method, path): api.endpoint(partial(getattr(api, name), **kwargs))
+        (method, path): api.endpoint(
+            partial(getattr(api, name), **kwargs), path=path, public=name == "token_info"
+        )
         for method, path, name, kwargs in ENDPOINTS
     }
     return FakeApiServer(routes)

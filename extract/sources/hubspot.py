@@ -33,6 +33,7 @@ from extract.credentials import resolve_token
 from extract.file_formats import NUMBER, TIMESTAMP, Plausible
 from extract.http import BearerAuth, HttpClient, HttpError
 from extract.pagination import PaginationError, batched, paginate
+from extract.sources.hubspot_policy import HubSpotPolicy
 from extract.warehouse import LoadReport
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,8 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
         as_of.astimezone(UTC),
     )
     token = resolve_token(source.name, env_var=s["token_env"], airflow_conn_id=s["airflow_conn_id"])
-    reader = _Reader(lambda sleep: _client(s, token, deadline, sleep), night, window, s)
+    policy = HubSpotPolicy(source.name)
+    reader = _Reader(lambda sleep: _client(s, token, deadline, sleep, policy), night, window, s)
     with reader.client:
         reader.pipelines()
         reader.owners()
@@ -283,8 +285,14 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
 
 
 def _client(
-    settings: dict, token: str, deadline: float, sleep: Callable[[float], None]
+    settings: dict,
+    token: str,
+    deadline: float,
+    sleep: Callable[[float], None],
+    policy: HubSpotPolicy,
 ) -> HttpClient:
+    """A client of the source's API; `policy` reads HubSpot's rate-limit policies, scope
+    refusals and rate headers (extract/sources/hubspot_policy.py)."""
     return HttpClient(
         settings["base_url"],
         auth=BearerAuth(token),
@@ -292,7 +300,16 @@ def _client(
         read_timeout=settings["read_timeout_seconds"],
         deadline=deadline,
         sleep=sleep,
+        policy=policy,
     )
+
+
+def preflight(source: Any, *, as_of: datetime) -> Any:
+    """Check a HubSpot source before its first night (extract/sources/hubspot_preflight.py);
+    writes nothing."""
+    from extract.sources.hubspot_preflight import preflight as check
+
+    return check(source, as_of=as_of)
 
 
 # Records staged per insert: a few pages at once (an insert costs the same for 1 or 1,000).
