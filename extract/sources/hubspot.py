@@ -265,7 +265,7 @@ def extract(con: duckdb.DuckDBPyConnection, source: Any, *, as_of: datetime) -> 
         as_of.astimezone(UTC),
     )
     token = resolve_token(source.name, env_var=s["token_env"], airflow_conn_id=s["airflow_conn_id"])
-    policy = HubSpotPolicy(source.name)
+    policy = HubSpotPolicy(source.name, token_from=token_location(s))
     reader = _Reader(lambda sleep: _client(s, token, deadline, sleep, policy), night, window, s)
     with reader.client:
         reader.pipelines()
@@ -302,6 +302,13 @@ def _client(
         sleep=sleep,
         policy=policy,
     )
+
+
+def token_location(settings: dict) -> str:
+    """Where the source's token is stored, for messages (never the token)."""
+    if settings["airflow_conn_id"]:
+        return f"the password of Airflow connection {settings['airflow_conn_id']!r}"
+    return f"the environment variable {settings['token_env']}"
 
 
 def preflight(source: Any, *, as_of: datetime) -> Any:

@@ -8,6 +8,7 @@
   search endpoints' per-second limit) after 1 s; `DAILY` (250,000 / 650,000 / 1,000,000
   requests a day by tier) fails at once: waiting within the night cannot help, the count
   resets at midnight in the HubSpot account's time zone.
+- **401**: the token was revoked, rotated or mistyped; the failure says where it is stored.
 - **403** `MISSING_SCOPES` lists the scopes the call needs in
   `errors[].context.requiredGranularScopes` (or `requiredScopes`): the failure names them.
 - Every response but search's carries `X-HubSpot-RateLimit-Max`, `-Remaining`,
@@ -81,8 +82,9 @@ class HubSpotPolicy(ResponsePolicy):
     One instance may serve every client of a night (one per reader thread): it only keeps
     the last budget seen, under a lock."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, token_from: str = "its token setting") -> None:
         self.source = source
+        self.token_from = token_from  # where the token is stored, for the 401's message
         self._lock = threading.Lock()
         self._budget = RateBudget()
 
@@ -95,6 +97,14 @@ class HubSpotPolicy(ResponsePolicy):
         self._record(response)
         if response.status_code == 429:
             return self._rate_limited(response, _body(body))
+        if response.status_code == 401:
+            return Failure(
+                f"HTTP 401 {_body(body).get('category') or 'unauthorized'}: HubSpot refused the "
+                f"token of source {self.source!r} (revoked, rotated or mistyped): store the "
+                f"private app's current access token in {self.token_from} and rerun",
+                retryable=False,
+                status=401,
+            )
         if response.status_code == 403:
             document = _body(body)
             if document.get("category") == "MISSING_SCOPES":
