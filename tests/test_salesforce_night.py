@@ -218,12 +218,12 @@ def test_transient_faults_are_retried_and_the_night_completes(sample, tmp_path, 
         (
             QUERY_ALL,  # the first query of the night, the opportunities
             error_fault(400, "MALFORMED_QUERY", "unexpected token: OR"),
-            ("GET /services/data/v60.0/queryAll?q=SELECT Id,", "FROM Opportunity WHERE", "400"),
+            ("GET /services/data/v66.0/queryAll?q=SELECT Id,", "FROM Opportunity WHERE", "400"),
         ),
         (
             QUERY,  # the first lookup, once every windowed object was staged
             error_fault(401, "INVALID_SESSION_ID", "Session expired or invalid"),
-            ("GET /services/data/v60.0/query?q=SELECT", "HTTP 401", "access token expired"),
+            ("GET /services/data/v66.0/query?q=SELECT", "HTTP 401", "access token expired"),
         ),
         (
             QUERY,

@@ -1320,14 +1320,16 @@ class SalesforceApi:
             if not self._authorized(request):
                 return 401, _JSON, _INVALID_SESSION
             with self._lock:
-                self.api_used += 1
+                # Counted over a rolling 24 hours: once spent, every request is refused until
+                # usage drops. A refused request and /limits are not counted here.
+                refused = metered and self.api_used >= self.api_daily_limit
+                self.api_used += metered and not refused
                 used = self.api_used
             usage = {"Sforce-Limit-Info": f"api-usage={used}/{self.api_daily_limit}"}
             try:
                 if request.path_params.get("version") not in {f"v{v}" for v in SERVED_VERSIONS}:
                     raise ApiError(404, "NOT_FOUND", _NOT_FOUND[0]["message"])
-                if metered and used > self.api_daily_limit:
-                    # Counted over a rolling 24 hours: every request is refused until it drops.
+                if refused:
                     raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
                 status, headers, body = handler(request)
             except ApiError as error:

@@ -18,6 +18,12 @@ users as (
 
 ),
 
+organization as (
+
+    select * from {{ source('salesforce', 'salesforce__organization') }}
+
+),
+
 stage_changes as (
 
     select * from {{ ref('stg_salesforce__deal_stage_changes') }}
@@ -92,7 +98,13 @@ final as (
         {{ json_text('users.record', 'Name') }} as owner_name,
         nullif(trim(parsed.lead_source), '') as lead_source,
         cast(parsed.amount as numeric(38, 6)) as amount,
-        upper(parsed.currency) as currency,
+        -- A single-currency org has no CurrencyIsoCode: its corporate currency counts.
+        upper(
+            coalesce(
+                parsed.currency,
+                {{ json_text('organization.record', 'DefaultCurrencyIsoCode') }}
+            )
+        ) as currency,
         parsed.created_at,
         -- Status and close come from the Opportunity, never from the history alone, which
         -- may lack the close (or any row): the close is its last stage change (IsClosed is
@@ -114,6 +126,8 @@ final as (
     left join users
         on parsed.source_system = users._source_system
         and parsed.crm_owner_id = users.record_id
+    left join organization
+        on parsed.source_system = organization._source_system
     left join current_stage_entries
         on parsed.source_system || ':' || parsed.crm_deal_id = current_stage_entries.deal_id
         and parsed.stage_name = current_stage_entries.crm_stage
