@@ -574,27 +574,38 @@ def _preflight_steps(org: Org, found: Preflight, as_of: datetime) -> None:
             "Opportunity has no LastStageChangeDate: close times come from OpportunityHistory"
         )
     until = _soql_datetime(as_of)
+    # A first night: two describes, then every batch of every query (a full read).
+    requests_needed = len(OPTIONAL_FIELDS)
     for o in SOBJECTS:
         sobject = queried[o.table]
         resource = "/queryAll" if sobject.window_field else "/query"
         soql = sobject.soql(None, until if sobject.window_field else None)
         first = org.get(resource, {"q": soql})
-        found.fact(
-            f"{sobject.name}",
-            f"{len(first.get('records') or [])} in the first batch of {first.get('totalSize')}",
-        )
+        total = int(first.get("totalSize") or 0)
+        requests_needed += max(1, -(-total // s["page_size"]))
+        found.fact(sobject.name, f"{total} ({len(first.get('records') or [])} in the first batch)")
     count = org.get("/query", {"q": "SELECT COUNT() FROM Opportunity"}).get("totalSize")
-    batches = -(-int(count or 0) // s["page_size"])
-    found.fact("opportunities", f"{count} (a first night reads them in {batches} batch(es))")
+    found.fact("opportunities (COUNT())", count)
     found.stages.extend(_stages(org))
     left = org.limits()
+    share = ""
     if left is None:
         found.notes.append(
             "the daily API allowance is unknown: /limits needs the View Setup and "
             "Configuration permission"
         )
     else:
-        found.fact("API requests left", f"{left[0]} of {left[1]} in the last 24 hours")
+        found.fact("API requests left", f"{left[0]:,} of {left[1]:,} in the last 24 hours")
+        share = f", {requests_needed / left[1]:.1%} of the daily allowance"
+        if requests_needed > left[0]:
+            found.problems.append(
+                f"a first night needs about {requests_needed:,} API requests and the org has "
+                f"{left[0]:,} left: run it once usage drops (counted over a rolling 24 hours)"
+            )
+    found.fact(
+        "a first night",
+        f"about {requests_needed:,} API requests in batches of {s['page_size']}{share}",
+    )
 
 
 def _versions(org: Org) -> list[str]:
