@@ -7,12 +7,14 @@ details) are checked against HubSpot's documented fields in the preflight's test
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 
 import hubspot
 import pytest
 
+from devkit.fake_servers.base import Fault
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.fake_servers.hubspot import build_server, missing_scopes_body
 
@@ -32,6 +34,10 @@ def served(tmp_path_factory):
     dataset.delete_deal("D0000007", at=datetime(2026, 6, 30, 12, 0, tzinfo=UTC))
     with build_server(dataset, token=TOKEN, deleted_stages=[("Expansion", "Quote")]) as server:
         yield hubspot.HubSpot(access_token=TOKEN, host=server.url), server, dataset
+        # The client's connection pools (kept alive by exceptions holding their responses)
+        # closed while the server runs: a server thread woken by their closing at
+        # interpreter exit aborts the process.
+        gc.collect()
 
 
 def test_deal_lists_with_history_and_companies_deserialize(served):
@@ -157,27 +163,34 @@ def test_activity_lists_search_and_associations_deserialize(served, kind):
 def test_the_error_bodies_deserialize_into_the_clients_error_model(served):
     """The 401, 403 MISSING_SCOPES and 429 bodies the connector reads, as the client's
     `Error` model (required: category, correlationId, message)."""
-    from hubspot.crm.deals import ApiClient
     from hubspot.crm.deals.exceptions import ApiException, ForbiddenException
 
-    _, server, dataset = served
-    with build_server(dataset, token=TOKEN, scopes=[]) as refused:
-        bare = hubspot.HubSpot(access_token=TOKEN, host=refused.url)
-        with pytest.raises(ForbiddenException) as forbidden:
-            bare.crm.deals.basic_api.get_page(limit=1)
+    client, server, _ = served
+    # the fake's 403 for a token without the deals scope (build_server(scopes=...)), served
+    # here as a fault: the body it renders
+    server.faults.add(
+        "/crm/v3/objects/deals",
+        Fault(status=403, body=missing_scopes_body(["crm.objects.deals.read"])),
+    )
+    with pytest.raises(ForbiddenException) as forbidden:
+        client.crm.deals.basic_api.get_page(limit=1)
     body = json.loads(forbidden.value.body)
     assert body == {
         **missing_scopes_body(["crm.objects.deals.read"]),
         "correlationId": body["correlationId"],
     }
-    error = ApiClient().deserialize(_Response(forbidden.value.body), "Error")
+    error = client.crm.deals.basic_api.api_client.deserialize(
+        _Response(forbidden.value.body), "Error"
+    )
     assert error.category == "MISSING_SCOPES"
     assert error.errors[0].context["requiredGranularScopes"] == ["crm.objects.deals.read"]
     wrong = hubspot.HubSpot(access_token=TOKEN + "-wrong", host=server.url)
     with pytest.raises(ApiException) as unauthorized:
         wrong.crm.deals.basic_api.get_page(limit=1)
     assert unauthorized.value.status == 401
-    error = ApiClient().deserialize(_Response(unauthorized.value.body), "Error")
+    error = client.crm.deals.basic_api.api_client.deserialize(
+        _Response(unauthorized.value.body), "Error"
+    )
     assert error.category == "INVALID_AUTHENTICATION"
 
 
