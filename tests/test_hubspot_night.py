@@ -21,7 +21,7 @@ from api_nights import (
 )
 
 from devkit.fake_servers.dataset import SampleDataset
-from devkit.fake_servers.hubspot import build_server, encode_cursor
+from devkit.fake_servers.hubspot import StageCatalog, build_server, encode_cursor
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,9 @@ def _query(config, sql, params=()):
 
 
 def test_hubspot_night_gives_the_canonical_figures(sample, csv_counts, tmp_path):
-    from night.tasks import run_night
+    from night.config import DEFAULT_REFERENCE_DIR, load_config
+    from night.tasks import build_marts, extract_source, publish_marts, run_night
+    from night.transform import DbtError
 
     # GIVEN the canonical path: all four files of the generated data
     canonical = pipeline_config(
@@ -101,37 +103,78 @@ def test_hubspot_night_gives_the_canonical_figures(sample, csv_counts, tmp_path)
         f"  - {{name: demo_crm, type: canonical_csv, landing_dir: {sample}}}\n",
     )
     run_night(as_of=_as_of(), run_id="csv", config=canonical)
-    # AND the API path: deals, history and activities from HubSpot, spend from its file
+    # AND the API path: deals, history and activities from HubSpot, spend from its file;
+    # Partner's stage Commercials was deleted from the pipeline since its 17 deals moved
+    # on: HubSpot lists it no more, their stage history still names its id
     spend_only = tmp_path / "spend"
     spend_only.mkdir()
     shutil.copy(sample / "spend.csv", spend_only / "spend.csv")
-    with build_server(SampleDataset(sample), token=TOKEN) as server:
+    deleted = StageCatalog().stage("Partner", "Commercials").id
+    mapping = tmp_path / "stage_mapping.csv"
+    shutil.copy(DEFAULT_REFERENCE_DIR / "stage_mapping.csv", mapping)
+    with build_server(
+        SampleDataset(sample), token=TOKEN, deleted_stages=[("Partner", "Commercials")]
+    ) as server:
         api = pipeline_config(
             tmp_path / "api",
             f"  - {{name: demo_crm, type: hubspot, base_url: '{server.url}',"
             " token_env: HUBSPOT_TEST_TOKEN, page_size: 100}\n"
             f"  - {{name: demo_spend, type: canonical_csv, landing_dir: {spend_only}}}\n",
         )
-        result = run_night(as_of=_as_of(), run_id="api", config=api)
+        _use_stage_mapping(api.path, mapping)
+        api = load_config(api.path)
+        loads = [extract_source(s.name, as_of=_as_of(), config=api) for s in api.sources]
+    # WHEN the build runs with no stage mapping row for the deleted stage's id
+    # THEN it fails naming the id, like any unmapped stage
+    with pytest.raises(DbtError) as unmapped:
+        build_marts(as_of=_as_of(), config=api)
+    assert (
+        f"source_system=demo_crm, pipeline=Partner, crm_stage={deleted} "
+        "(0 deals now, 17 stage changes)" in str(unmapped.value)
+    )
+    # AND once the id is mapped as Commercials was, the night builds and publishes
+    with open(mapping, "a", encoding="utf-8") as f:
+        f.write(f"demo_crm,Partner,{deleted},negotiation,0.80\n")
+    build_marts(as_of=_as_of(), config=api)
+    publish_marts(as_of=_as_of(), run_id="api", config=api)
     # THEN every record came over, with history read 50 deals a page
-    rows = result["loads"][0]["api_rows"]
+    rows = loads[0]["api_rows"]
     assert rows["hubspot__deals"] == csv_counts["deals"] == 300
     assert rows["hubspot__deal_stage_history"] == csv_counts["deal_stage_history"]
     assert rows["hubspot__activities"] == csv_counts["activities"]
     history_pages = [r for r in server.requests_to(DEALS) if r.param("archived") == "false"]
     assert [r.param("limit") for r in history_pages] == ["50"] * 6
-    # AND every aggregate mart is the same, row for row
+    # AND every aggregate mart is the same, row for row: the 17 moves into the deleted
+    # stage count as the canonical path counts them (dropped, they would shorten 17
+    # negotiation spells and the marts would differ)
     expected = marts(canonical.published_path, SAME_ROWS)
     actual = marts(api.published_path, SAME_ROWS)
     assert all(expected[name] for name in SAME_ROWS)  # nothing compared empty to empty
     for name in SAME_ROWS:
         assert actual[name] == expected[name], name
+    assert _query(
+        api,
+        "select count(*) from staging.stg_hubspot__deal_stage_changes where crm_stage = ?",
+        [deleted],
+    ) == [(17,)]
     # AND staging holds every deal, stage change and activity of the CSV, value for value
-    # (HubSpot's ids are the canonical ones without their letter prefix and leading zeros)
+    # (HubSpot's ids are the canonical ones without their letter prefix and leading zeros;
+    # the deleted stage by its id)
     for canonical_sql, hubspot_sql in STAGED_THE_SAME:
         csv_rows = _query(canonical, canonical_sql.format(source="canonical_csv"))
+        hubspot_sql = hubspot_sql.replace(
+            "crm_stage,", f"replace(crm_stage, '{deleted}', 'Commercials'),"
+        )
         api_rows = _query(api, hubspot_sql.format(source="hubspot"))
         assert csv_rows and api_rows == csv_rows, hubspot_sql
+
+
+def _use_stage_mapping(config_path, mapping):
+    """Point a pipeline config at its own stage mapping file."""
+    text = config_path.read_text()
+    config_path.write_text(
+        text.replace("sources:\n", f"reference: {{stage_mapping: {mapping}}}\nsources:\n", 1)
+    )
 
 
 _HS_ID = "regexp_extract({column}, '([1-9][0-9]*)$', 1)"

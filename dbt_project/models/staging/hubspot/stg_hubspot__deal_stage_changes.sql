@@ -1,5 +1,8 @@
 {#- Stage history from `propertiesWithHistory.dealstage`: every entry (the oldest is the
-    deal's creation) enters the stage it names. -#}
+    deal's creation) enters the stage it names. The stage is named by its label; a stage
+    deleted from its pipeline since (HubSpot no longer lists it, the history keeps its id)
+    by its id, so the stage mapping maps it by id and an unmapped one fails the build
+    naming the id (docs/setup/hubspot.md). -#}
 
 with
 
@@ -48,13 +51,13 @@ final as (
     select distinct
         entries.source_system,
         entries.source_system || ':' || entries.crm_deal_id as deal_id,
-        {{ json_text('stages.record', 'label') }} as crm_stage,
+        coalesce({{ json_text('stages.record', 'label') }}, entries.stage_id) as crm_stage,
         entries.changed_at
     from entries
     inner join live_deals
         on entries.source_system = live_deals.source_system
         and entries.crm_deal_id = live_deals.crm_deal_id
-    inner join stages
+    left join stages
         on entries.source_system = stages._source_system
         and entries.stage_id = stages.record_id
 
