@@ -46,8 +46,13 @@ only for `dealstage` (other properties get their current value as a single entry
 opaque base64 strings bound to their endpoint; lists run in canonical id order (length, then
 text: numeric order for the generator's fixed-width ids); an owner's name is the one on the
 owner's most recently updated deal (HubSpot keeps no name history); deleting a deal keeps its
-activities but drops their association to it; no rate limiting unless a Fault is injected
-(see `rate_limit_fault`). Error messages follow HubSpot's body shape but are paraphrased.
+activities but drops their association to it; no rate limiting and no rate headers unless
+`rate_limits` (a RateLimits budget: HubSpot's X-HubSpot-RateLimit-* headers and 429 policy
+bodies) is given or a Fault is injected (see `rate_limit_fault`). `scopes` limits the token
+(403 MISSING_SCOPES), `deleted_stages` removes stages from their pipelines while stage history
+keeps their ids. Also served: `POST /oauth/v2/private-apps/get/access-token-info` and
+`GET /account-info/v3/details` (the preflight's). Error messages follow HubSpot's body shape
+but are paraphrased.
 
 CLI: python -m devkit.fake_servers.hubspot --data DIR [--deals N --seed S] [--port P] --token T
 """
