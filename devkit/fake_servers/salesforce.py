@@ -1703,7 +1703,9 @@ def _batch_size(request: Request) -> int:
 
 
 def error_fault(status: int, code: str, message: str, **options: Any) -> Fault:
-    """A Fault answering with a Salesforce error list, e.g. 503 SERVER_UNAVAILABLE bursts."""
+    """A Fault answering with a Salesforce error list, e.g. 503 SERVER_UNAVAILABLE bursts
+    (with Salesforce's Content-Type: a client reading the body as text needs no charset guess)."""
+    options.setdefault("headers", _JSON)
     return Fault(status=status, body=[{"message": message, "errorCode": code}], **options)
 
 
