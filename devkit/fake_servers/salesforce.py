@@ -1,8 +1,13 @@
 """A local fake of the Salesforce REST API (SOQL query), serving a SampleDataset.
 
-Endpoints (API version v60.0 only; any other version answers Salesforce's 404 NOT_FOUND):
+Endpoints (API versions 31.0 to 66.0; any other answers Salesforce's 404 NOT_FOUND):
 
+- `POST /services/oauth2/token` - the My Domain token endpoint: the client-credentials flow
+  (client id and secret in the form or as HTTP Basic auth) and the JWT bearer flow (RS256,
+  verified with the ConnectedApp's public key; iss, sub, aud, exp as a number or its text).
 - `GET /services/data` - the versions list (no auth, as on Salesforce).
+- `GET /services/data/v66.0/sobjects[/<Object>/describe]`, `.../limits`,
+  `.../ui-api/object-info/Opportunity/picklist-values/<record type id>/StageName`.
 - `GET /services/data/v60.0/query?q=<SOQL>` - the first batch of a query.
 - `GET /services/data/v60.0/queryAll?q=<SOQL>` - the same, deleted rows included
   (`IsDeleted = true`). Its `nextRecordsUrl` points at `/query/...` too, as on Salesforce.
@@ -68,8 +73,10 @@ such as Owner.Name, subqueries, aggregates, date literals such as LAST_N_DAYS, O
 FIELDS()); only the fields listed per object; OpportunityHistory holds stage changes only (the
 real one also records Amount / CloseDate / Probability changes); batches are exactly the batch
 size; a locator keeps the query's matching ids in order and serves their current values, and
-at most 10 locators stay open (least recently used released first); no describe, sobjects,
-limits or write endpoints.
+at most 10 locators stay open (least recently used released first); describe lists the
+queryable fields only; no write endpoints. The org's options (SalesforceApi): multi-currency
+or not, record types or not, sessions lasting N requests, a daily allowance enforced with
+403 REQUEST_LIMIT_EXCEEDED.
 
 CLI: python -m devkit.fake_servers.salesforce --data DIR [--deals N --seed S] [--port P] --token T
 """
