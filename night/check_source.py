@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from extract.http import HttpError
 from extract.preflight import Preflight
-from extract.sources import SOURCE_TYPES
+from extract.sources import PREFLIGHTS
 from night.config import ConfigError, PipelineConfig, load_config
 from night.reference import read_reference
 
@@ -39,8 +39,7 @@ def unmapped_stages(preflight: Preflight, config: PipelineConfig) -> list[str]:
 def check(config: PipelineConfig, name: str, *, as_of: datetime) -> Preflight:
     """Run the named source's preflight and add the unmapped stages as problems."""
     source = config.source(name)
-    module = SOURCE_TYPES[source.type]
-    preflight_of = getattr(module, "preflight", None)
+    preflight_of = PREFLIGHTS.get(source.type)
     if preflight_of is None:
         raise ConfigError(
             f"{config.path}: source {name!r} is of type {source.type!r}, a file export: "

@@ -20,3 +20,5 @@ def test_every_dbt_unit_test_passes_on_duckdb(golden_night, golden_as_of):
     assert len(statuses) == 15
     assert all(r["unique_id"].startswith("unit_test.") for r in results)
     assert set(statuses.values()) == {"pass"}
+    # AND each name fits PostgreSQL's 63-character identifiers (dbt names a relation after it)
+    assert max(len(name) for name in statuses) <= 63

@@ -10,6 +10,7 @@ A source type module provides:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 
 from extract.sources import (
@@ -17,12 +18,14 @@ from extract.sources import (
     canonical_csv,
     hubspot,
     hubspot_export,
+    hubspot_preflight,
     pipedrive,
     pipedrive_export,
     salesforce,
     salesforce_export,
     zoho_export,
 )
+from extract.preflight import Preflight
 from extract.warehouse import RawObject
 
 SOURCE_TYPES: dict[str, ModuleType] = {
@@ -35,6 +38,13 @@ SOURCE_TYPES: dict[str, ModuleType] = {
     pipedrive_export.TYPE: pipedrive_export,
     salesforce_export.TYPE: salesforce_export,
     zoho_export.TYPE: zoho_export,
+}
+
+# API source types -> their preflight (`python -m night.check_source`): `(source, *, as_of)`
+# -> Preflight, read-only. File exports have none.
+PREFLIGHTS: dict[str, Callable[..., Preflight]] = {
+    hubspot.TYPE: hubspot_preflight.preflight,
+    salesforce.TYPE: salesforce.preflight,
 }
 
 

@@ -311,14 +311,6 @@ def token_location(settings: dict) -> str:
     return f"the environment variable {settings['token_env']}"
 
 
-def preflight(source: Any, *, as_of: datetime) -> Any:
-    """Check a HubSpot source before its first night (extract/sources/hubspot_preflight.py);
-    writes nothing."""
-    from extract.sources.hubspot_preflight import preflight as check
-
-    return check(source, as_of=as_of)
-
-
 # Records staged per insert: a few pages at once (an insert costs the same for 1 or 1,000).
 WRITE_BATCH = 1_000
 # Pages a reader thread may run ahead of the writer; bounds the memory of a night.
