@@ -50,6 +50,12 @@ class HttpError(RuntimeError):
         self.status = status
 
 
+class BudgetSpent(HttpError):
+    """The API's allowance for the period (a day's requests or tokens) is used up: no retry
+    within the night can help. A connector that loads in committed chunks may stop here,
+    keep what it merged, and continue on the next night."""
+
+
 class BearerAuth(requests.auth.AuthBase):
     """`Authorization: Bearer <token>` (HubSpot private apps, Salesforce OAuth access tokens)."""
 
@@ -101,6 +107,7 @@ class Failure:
     retryable: bool
     status: int | None = None
     retry_after: float | None = None
+    budget_spent: bool = False  # the period's allowance is used up (raised as BudgetSpent)
 
 
 class ResponsePolicy:
@@ -266,7 +273,7 @@ class HttpClient:
         """The wait before the next attempt; raise when the failure is final, the retries
         are spent, or the wait would pass the deadline."""
         if not outcome.retryable:
-            raise HttpError(
+            raise (BudgetSpent if outcome.budget_spent else HttpError)(
                 f"{described} failed: {outcome.reason}",
                 request=described,
                 status=outcome.status,
