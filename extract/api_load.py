@@ -12,13 +12,20 @@ plain number or beyond the warehouse's, or whose date is not ISO-8601 or outside
 plausible window around the night's as-of, is quarantined with its endpoint, its place in
 the night's reading, the field and the reason, and its earlier version leaves raw (the
 CRM's current version is the bad one). A later good version clears the quarantine row.
+
+A source too big for one night (a first load beyond the API's daily budget) merges in
+chunks: each `merge` is its own transaction and moves the high-water mark of each stream
+it carries (a stream: records read in the order of their cursor, e.g. deals by update
+time). Until a night reads a stream to its end, `raw._api_loading` names it with the
+cursor value it has loaded through, and the marts say so (mart_data_quality); the next
+night continues from there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -49,15 +56,47 @@ def ensure_watermarks(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def watermark(con: duckdb.DuckDBPyConnection, source_system: str, table: str) -> str | None:
-    """The highest cursor value (e.g. update time) merged so far for a source's table."""
+def watermark(con: duckdb.DuckDBPyConnection, source_system: str, stream: str) -> str | None:
+    """The highest cursor value (e.g. update time) merged so far for a source's stream (by
+    default a stream is named after its raw table)."""
     ensure_watermarks(con)
     rows = con.execute(
         f"""select high_water from {RAW_SCHEMA}._api_watermarks
             where source_system = ? and raw_table = ?""",
-        [source_system, table],
+        [source_system, stream],
     ).fetchall()
     return rows[0][0] if rows else None
+
+
+def mark_loading(
+    con: duckdb.DuckDBPyConnection,
+    source_system: str,
+    streams: Sequence[str],
+    *,
+    as_of: datetime,
+    reason: str,
+) -> None:
+    """Record streams a night left before their end (each loaded through its high-water
+    mark, NULL: nothing yet), so the marts say the source is still loading."""
+    con.execute("begin transaction")
+    try:
+        for stream in streams:
+            _set_loading(con, source_system, stream, as_of, reason)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _set_loading(
+    con: duckdb.DuckDBPyConnection, source_system: str, stream: str, as_of: datetime, reason: str
+) -> None:
+    con.execute(
+        f"""insert or replace into {RAW_SCHEMA}._api_loading
+            select ?, ?, (select high_water from {RAW_SCHEMA}._api_watermarks
+                          where source_system = ? and raw_table = ?), ?, ?""",
+        [source_system, stream, source_system, stream, as_of.replace(tzinfo=None), reason],
+    )
 
 
 @dataclass
@@ -65,6 +104,7 @@ class _Staged:
     obj: RawObject
     replace_all: bool
     fields: tuple[tuple[str, str], ...] = ()
+    stream: str = ""  # the high-water mark's key (default: the raw table)
     rows: int = 0
     high_water: str | None = None
 
@@ -97,17 +137,20 @@ class ApiNight:
         *,
         replace_all: bool = False,
         fields: tuple[tuple[str, str], ...] = (),
+        stream: str | None = None,
     ) -> None:
         """Start staging an object; `replace_all` swaps the whole table (small lookups).
         `fields`: (JSON path such as `properties.amount`, kind) of the values checked at
-        the merge (kinds of extract.file_formats: number, date, timestamp)."""
+        the merge (kinds of extract.file_formats: number, date, timestamp). `stream`: the
+        key of its high-water mark when one raw table is read as several streams (e.g.
+        live and archived deals); default the raw table's name."""
         self.con.execute(f"drop table if exists {self._stage_table(obj)}")
         self.con.execute(
             f"""create temp table {self._stage_table(obj)} (
                     record_id varchar, merge_key varchar, record varchar,
                     _source_file varchar, _row_number bigint)"""
         )
-        self._staged[obj.table] = _Staged(obj, replace_all, tuple(fields))
+        self._staged[obj.table] = _Staged(obj, replace_all, tuple(fields), stream or obj.table)
 
     def add(
         self,
@@ -143,8 +186,20 @@ class ApiNight:
         staged.rows += len(ids)
         return len(ids)
 
-    def merge(self) -> dict[str, int]:
-        """Replace re-read rows in raw, in one transaction; return rows merged per table."""
+    def discard(self) -> None:
+        """Forget what is staged (a chunk cut short): raw stays as the last merge left it."""
+        for staged in self._staged.values():
+            self.con.execute(f"drop table if exists {self._stage_table(staged.obj)}")
+        self._staged = {}
+
+    def merge(self, *, as_of: datetime | None = None, complete: bool = True) -> dict[str, int]:
+        """Replace re-read rows in raw, in one transaction; return rows merged per table.
+
+        A chunk of a longer read (`complete=False`, with the night's `as_of`) records its
+        streams in raw._api_loading, loaded through their new high-water marks; a merge
+        that completes its streams clears them. Staging starts afresh afterwards (`begin`)."""
+        if not complete and as_of is None:
+            raise ValueError("a chunk's merge needs the night's as_of")
         now = datetime.now(UTC).replace(tzinfo=None)
         merged: dict[str, int] = {}
         con = self.con
@@ -208,12 +263,20 @@ class ApiNight:
                                 where source_system = ? and raw_table = ?), ?)))""",
                         [
                             self.source_system,
-                            obj.table,
+                            staged.stream,
                             staged.high_water,
                             self.source_system,
-                            obj.table,
+                            staged.stream,
                             staged.high_water,
                         ],
+                    )
+                if not complete and staged.high_water is not None:
+                    _set_loading(con, self.source_system, staged.stream, as_of, "read in chunks")
+                elif complete:
+                    con.execute(
+                        f"""delete from {RAW_SCHEMA}._api_loading
+                            where source_system = ? and stream = ?""",
+                        [self.source_system, staged.stream],
                     )
             con.execute("commit")
         except BaseException:
@@ -221,8 +284,7 @@ class ApiNight:
             raise
         finally:
             con.execute("drop table if exists _latest; drop table if exists _checked")
-            for staged in self._staged.values():
-                con.execute(f"drop table if exists {self._stage_table(staged.obj)}")
+            self.discard()
         log.info("%s: merged %s", self.source_system, merged)
         return merged
 

@@ -59,6 +59,13 @@ def extract_source(
         summary["files_loaded"],
         summary["files_unchanged"],
     )
+    if summary["still_loading"]:
+        log.warning(
+            "%s: still loading, continued by the next night (mart_data_quality says so "
+            "meanwhile): %s",
+            source_name,
+            "; ".join(summary["still_loading"]),
+        )
     if summary["rows_quarantined"]:
         log.warning(
             "%s: %d rows quarantined: see raw._quarantine (file, line, reason)",

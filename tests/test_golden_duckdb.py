@@ -105,6 +105,7 @@ def test_data_quality_mart_counts_what_left_the_figures(golden_night):
         "activities_without_deal": 0,
         "deals_without_amount": 1,
         "open_deals_now_in_lost_stage": 0,
+        "sources_still_loading": 0,
     }
 
 

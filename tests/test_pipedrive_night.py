@@ -17,7 +17,7 @@ from api_nights import (
 )
 
 from devkit.fake_servers.dataset import SampleDataset
-from devkit.fake_servers.pipedrive import build_server
+from devkit.fake_servers.pipedrive import Account, build_server
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +31,17 @@ def sample(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sample")
     generate(folder, 300, seed=11, workers=1)
     return folder
+
+
+# A real account since July 2025: deals closed before 2026 archived (served only by
+# /api/v2/deals/archived), deleted deals keeping their last status beside is_deleted, and
+# deal flow pages of at most 2 entries without next_start.
+REAL_ACCOUNT = Account(
+    archive_closed_before="2026-01-01T00:00:00Z",
+    deleted_keep_status=True,
+    flow_next_start=False,
+    flow_page_cap=2,
+)
 
 
 def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypatch):
@@ -48,7 +59,8 @@ def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypat
     spend_only.mkdir()
     shutil.copy(sample / "spend.csv", spend_only / "spend.csv")
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
-    with build_server(SampleDataset(sample), token=TOKEN) as server:
+    dataset = SampleDataset(sample)
+    with build_server(dataset, token=TOKEN, account=REAL_ACCOUNT) as server:
         api = pipeline_config(
             tmp_path / "api",
             f"  - {{name: demo_crm, type: pipedrive, base_url: '{server.url}',"
@@ -56,8 +68,24 @@ def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypat
             f"  - {{name: demo_spend, type: canonical_csv, landing_dir: {spend_only}}}\n",
         )
         result = run_night(as_of=as_of, run_id="api", config=api)
-    # THEN every aggregate mart is the same, row for row
+    # THEN every deal was read, the archived ones from their own endpoint
     assert result["loads"][0]["api_rows"]["pipedrive__deals"] == 300
+    archived = dataset.scalar(
+        """select count(*) from deals where deleted_at is null and status in ('won', 'lost')
+           and closed_at < '2026-01-01T00:00:00Z'"""
+    )
+    wh = duckdb.connect(str(api.warehouse_path), read_only=True)
+    try:
+        by_endpoint = dict(
+            wh.execute(
+                "select _source_file, count(*) from raw.pipedrive__deals group by all"
+            ).fetchall()
+        )
+    finally:
+        wh.close()
+    assert archived > 0
+    assert by_endpoint == {"/api/v2/deals": 300 - archived, "/api/v2/deals/archived": archived}
+    # AND every aggregate mart is the same, row for row
     expected = marts(canonical.published_path, SAME_ROWS)
     actual = marts(api.published_path, SAME_ROWS)
     assert all(expected[name] for name in SAME_ROWS)  # nothing compared empty to empty
@@ -81,8 +109,9 @@ def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path,
 
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
     dataset = SampleDataset(sample)
-    with build_server(dataset, token=TOKEN) as server:
-        # GIVEN a first night, then a day of changes in the CRM
+    with build_server(dataset, token=TOKEN, account=REAL_ACCOUNT) as server:
+        # GIVEN a first night, then a day of changes in the CRM (one deal deleted: it keeps
+        # its status, only is_deleted says so)
         incremental = _api_config(tmp_path / "incremental", server.url)
         run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=incremental)
         at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
@@ -130,12 +159,15 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
         server.faults.add(
             "/api/v2/activities", Fault(status=400, body={"success": False, "error": "bad"})
         )
-        # WHEN the next night runs THEN it fails naming the request, and raw is untouched
+        # WHEN the next night runs THEN it fails naming the request; the deal chunks it
+        # merged are whole (each deal with its flow), so raw holds the same records
         with pytest.raises(HttpError) as failure:
             extract_source("demo_crm", as_of=as_of, config=config)
         assert "GET /api/v2/activities" in str(failure.value)
         assert "400" in str(failure.value)
-        assert raw_counts(config) == complete
+        failed = raw_counts(config)
+        assert failed.pop("_batches") > complete["_batches"]
+        assert failed == {k: v for k, v in complete.items() if k != "_batches"}
         # AND a rerun (its window from the unchanged high-water mark) completes the night
         extract_source("demo_crm", as_of=as_of, config=config)
         after = raw_counts(config)

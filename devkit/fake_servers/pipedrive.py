@@ -2,7 +2,8 @@
 
 Endpoints (GET only: the subset the Pipedrive connector reads; see ENDPOINTS):
 
-- `/api/v2/deals`: cursor paged (`limit` default 100, max 500; `cursor`;
+- `/api/v2/deals` (archived deals left out, as since July 2025) and `/api/v2/deals/archived`
+  (only those): cursor paged (`limit` default 100, max 500; `cursor`;
   `additional_data.next_cursor`, null on the last page); filters `status` (comma list of
   open, won, lost, deleted), `updated_since` / `updated_until` (whole-second RFC 3339,
   since inclusive, until exclusive), `sort_by` (id, update_time, add_time), `sort_direction`.
@@ -33,7 +34,8 @@ Lead sources are the options (ids 1..) of the `channel` ("Source channel") deal 
 Simplified versus the real API: only the parameters above (any other query parameter is a
 400 naming it, so a connector cannot silently rely on a filter the fake ignores); no
 persons / organizations endpoints (`org_id` is just the number); deleted deals stay listable
-with `status=deleted` forever (no 30-day purge); there is no archive; activities of a deleted
+with `status=deleted` forever (no 30-day purge); deals are archived only when asked
+(`Account.archive_closed_before`, served by `/api/v2/deals/archived`); activities of a deleted
 deal stay listed; a user's name is the name on the user's most recently updated deal, so a
 name that changed over time (the generator renames one owner) has one current value, as in a
 real CRM; no rate limiting unless a fault is queued (`server.faults`).
@@ -451,14 +453,65 @@ def _memory_page(
 
 
 @dataclass(frozen=True)
+class Account:
+    """How the fake account keeps its deals, beyond the dataset (build_server's options).
+
+    - `archive_closed_before`: won / lost deals closed before this time (RFC 3339, UTC `Z`)
+      and not deleted are archived, as Pipedrive's auto-archiving or a user does: since July 2025 they are
+      left out of `/api/v2/deals` and served by `/api/v2/deals/archived`, with
+      `is_archived: true` and `archive_time` (here their `updated_at`).
+    - `deleted_keep_status`: a deleted deal keeps its last status (open, won, lost) and is
+      told apart only by `is_deleted: true` (default: its status reads `deleted`).
+    - `flow_next_start`: False leaves `next_start` out of the flow's pagination while
+      `more_items_in_collection` is true (the next page then starts after the entries served).
+    - `flow_page_cap`: the flow serves at most this many entries a page, whatever `limit`
+      asks (a server-side cap below the documented 500).
+    """
+
+    archive_closed_before: str | None = None
+    deleted_keep_status: bool = False
+    flow_next_start: bool = True
+    flow_page_cap: int = V1_MAX_LIMIT  # the flow serves at most this many entries a page
+
+    def __post_init__(self) -> None:
+        cutoff = self.archive_closed_before
+        if cutoff is not None and not _TIMESTAMP.fullmatch(cutoff):
+            raise ValueError(f"archive_closed_before: {cutoff!r} is not YYYY-MM-DDTHH:MM:SSZ")
+
+    def is_archived(self, row: dict) -> bool:
+        cutoff = self.archive_closed_before
+        return (
+            cutoff is not None
+            and row["deleted_at"] is None
+            and row["status"] in ("won", "lost")
+            and row["closed_at"] is not None
+            and row["closed_at"] < cutoff
+        )
+
+    def add_archive_filter(self, where: Where, *, archived: bool) -> None:
+        """Deals rows of the live list (archived False) or of the archive (True)."""
+        cutoff = self.archive_closed_before
+        if cutoff is None:
+            if archived:
+                where.add("false")
+            return
+        clause = (
+            "(deleted_at is null and status in ('won', 'lost')"
+            " and closed_at is not null and closed_at < ?)"
+        )
+        where.add(clause if archived else f"not {clause}", cutoff)
+
+
+@dataclass(frozen=True)
 class Backend:
     dataset: SampleDataset
     catalogue: Catalogue
     deals: Table
     activities: Table
+    account: Account = Account()
 
     @classmethod
-    def build(cls, dataset: SampleDataset) -> Backend:
+    def build(cls, dataset: SampleDataset, account: Account | None = None) -> Backend:
         _check_timestamps(dataset)
         deal_ids = [r["deal_id"] for r in dataset.rows("select deal_id from deals")]
         activity_ids = [
@@ -481,7 +534,7 @@ class Backend:
             {"id": None, "update_time": "occurred_at", "add_time": "occurred_at"}
             | {"due_date": "occurred_at"},
         )
-        return cls(dataset, Catalogue.build(dataset), deals, activities)
+        return cls(dataset, Catalogue.build(dataset), deals, activities, account or Account())
 
 
 def _check_timestamps(dataset: SampleDataset) -> None:
@@ -525,6 +578,8 @@ def deal_item(backend: Backend, row: dict, stage_change_time: str | None) -> dic
     closed = _rfc3339(row["closed_at"])
     won = closed if row["status"] == "won" else None
     lost = closed if row["status"] == "lost" else None
+    archived = backend.account.is_archived(row)
+    deleted = row["deleted_at"] is not None
     return {
         "id": pipedrive_id(row["deal_id"]),
         "title": row["deal_name"],
@@ -539,10 +594,12 @@ def deal_item(backend: Backend, row: dict, stage_change_time: str | None) -> dic
         "add_time": _rfc3339(row["created_at"]),
         "update_time": _rfc3339(row["updated_at"]),
         "stage_change_time": _rfc3339(stage_change_time),
-        "is_deleted": row["deleted_at"] is not None,
-        "is_archived": False,
-        "archive_time": None,
-        "status": "deleted" if row["deleted_at"] else row["status"],
+        "is_deleted": deleted,
+        "is_archived": archived,
+        "archive_time": _rfc3339(row["updated_at"]) if archived else None,
+        "status": "deleted"
+        if deleted and not backend.account.deleted_keep_status
+        else row["status"],
         "probability": None,
         "lost_reason": None,
         "visible_to": 3,
@@ -661,15 +718,21 @@ _KNOWN_OWNERS = {owner_id: name for owner_id, name, _ in OWNERS}
 _DEAL_STATUSES = ("open", "won", "lost", "deleted")
 
 
-def list_deals(backend: Backend, request: Request) -> dict:
+def list_deals(backend: Backend, request: Request, *, archived: bool = False) -> dict:
+    """`/api/v2/deals` (archived deals left out) or, `archived`, `/api/v2/deals/archived`."""
     paging = _v2_paging(request, ("id", "update_time", "add_time"))
     where = Where()
     _add_status_filter(where, _deal_statuses(request.param("status")))
+    backend.account.add_archive_filter(where, archived=archived)
     _add_time_window(where, request, "updated_at")
     rows, next_cursor = _dataset_page(backend.dataset, backend.deals, where, paging)
     changed = _last_stage_changes(backend.dataset, [r["deal_id"] for r in rows])
     data = [deal_item(backend, r, changed.get(r["deal_id"])) for r in rows]
     return _v2_list(data, next_cursor)
+
+
+def list_archived_deals(backend: Backend, request: Request) -> dict:
+    return list_deals(backend, request, archived=True)
 
 
 def _deal_statuses(raw: str | None) -> tuple[str, ...]:
@@ -814,13 +877,17 @@ def deal_flow(backend: Backend, request: Request) -> dict:
     if not found:
         raise ApiError(404, error_body("Deal not found"))
     start = _int_param(request, "start", 0, minimum=0)
-    limit = min(_int_param(request, "limit", V1_DEFAULT_LIMIT, minimum=1), V1_MAX_LIMIT)
+    limit = min(
+        _int_param(request, "limit", V1_DEFAULT_LIMIT, minimum=1),
+        V1_MAX_LIMIT,
+        backend.account.flow_page_cap,
+    )
     items = request.param("items")
     wanted = {i.strip() for i in items.split(",")} if items else {"dealChange", "activity"}
     entries = [e for e in _flow_entries(backend, found[0], wanted) if e["object"] in wanted]
     more = start + limit < len(entries)
     pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
-    if more:
+    if more and backend.account.flow_next_start:
         pagination["next_start"] = start + limit
     return {
         "success": True,
@@ -930,6 +997,7 @@ class Endpoint:
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(("/api/v2/deals",), list_deals, _V2_PAGING | _WINDOW | {"status"}),
+    Endpoint(("/api/v2/deals/archived",), list_archived_deals, _V2_PAGING | _WINDOW | {"status"}),
     Endpoint(("/api/v2/activities",), list_activities, _V2_PAGING | _WINDOW | {"deal_id", "done"}),
     Endpoint(("/api/v2/stages",), list_stages, _V2_PAGING | {"pipeline_id"}),
     Endpoint(("/api/v2/pipelines",), list_pipelines, _V2_PAGING),
@@ -966,11 +1034,14 @@ def _route(backend: Backend, token: str, endpoint: Endpoint) -> Callable[[Reques
     return handle
 
 
-def build_server(dataset: SampleDataset, *, token: str) -> FakeApiServer:
-    """A fake Pipedrive API over `dataset` (not started: `with build_server(...) as server:`)."""
+def build_server(
+    dataset: SampleDataset, *, token: str, account: Account | None = None
+) -> FakeApiServer:
+    """A fake Pipedrive API over `dataset` (not started: `with build_server(...) as server:`);
+    `account`: archived deals, deleted deals' status, flow paging (see Account)."""
     if not token:
         raise ValueError("the fake Pipedrive server needs a non-empty token")
-    backend = Backend.build(dataset)
+    backend = Backend.build(dataset, account)
     routes = {
         ("GET", path): _route(backend, token, endpoint)
         for endpoint in ENDPOINTS

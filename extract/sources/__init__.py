@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
+from extract.preflight import Preflight
 from extract.sources import (
     ad_spend,
     canonical_csv,
@@ -25,7 +26,6 @@ from extract.sources import (
     salesforce_export,
     zoho_export,
 )
-from extract.preflight import Preflight
 from extract.warehouse import RawObject
 
 SOURCE_TYPES: dict[str, ModuleType] = {

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import extract.sources.hubspot as hubspot
 from extract.credentials import resolve_token
 from extract.errors import LoadError
 from extract.http import HttpClient, HttpError
 from extract.preflight import CrmStage, Preflight
-import extract.sources.hubspot as hubspot
 from extract.sources.hubspot_policy import BURST_WINDOW_SECONDS, HubSpotPolicy
 
 # Every scope a night needs, and what for (HubSpot's API reference, "Scope requirements").

@@ -246,6 +246,7 @@ def test_every_row_lands_in_raw_as_text_with_load_metadata(config, landing, wh):
         "waiting_files": [],
         "rejected_files": [],
         "api_rows": {},
+        "still_loading": [],
     }
     batch = {
         table: (batch_id, loaded_at)

@@ -43,7 +43,7 @@ live_deals as (
         record_id as crm_deal_id,
         {{ json_text('record', 'stage_id') }} as stage_id
     from deals
-    where {{ json_text('record', 'status') }} <> 'deleted'
+    where {{ pipedrive_deal_is_live('record') }}
 
 ),
 

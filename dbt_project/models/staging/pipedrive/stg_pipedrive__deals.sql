@@ -55,6 +55,8 @@ parsed as (
         {{ json_text('record', 'close_time') }} as close_time,
         {{ json_text('record', 'update_time') }} as update_time
     from deals
+    -- Deleted in Pipedrive: gone from the figures, as from the CRM.
+    where {{ pipedrive_deal_is_live('record') }}
 
 ),
 
@@ -94,8 +96,6 @@ final as (
     left join channel_options
         on parsed.source_system = channel_options._source_system
         and 'channel:' || parsed.channel_option_id = channel_options.record_id
-    -- Deleted in Pipedrive: gone from the figures, as from the CRM.
-    where parsed.status <> 'deleted'
 
 )
 
