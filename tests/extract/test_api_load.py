@@ -97,3 +97,62 @@ def test_a_bad_version_replaces_the_good_one_and_a_fixed_one_clears_the_quaranti
         " from raw.test_api__deals"
     ).fetchall() == [("1", "1600.00")]
     assert con.execute("select count(*) from raw._quarantine").fetchall() == [(0,)]
+
+
+def _loading(con):
+    return con.execute(
+        "select source_system, stream, loaded_through, as_of, reason from raw._api_loading"
+        " order by all"
+    ).fetchall()
+
+
+def _marks(con):
+    return dict(
+        con.execute("select raw_table, high_water from raw._api_watermarks order by all").fetchall()
+    )
+
+
+def test_a_read_in_chunks_names_its_streams_until_a_merge_completes_them(con):
+    from extract.api_load import mark_loading, watermark
+
+    night = ApiNight(con, "crm", Plausible.around(AS_OF))
+
+    def chunk(stream, ids, updated):
+        night.begin(DEALS, stream=stream)
+        night.add(
+            DEALS,
+            [{"id": i, "update_time": updated} for i in ids],
+            endpoint="/deals",
+            record_id=lambda r: r["id"],
+            cursor_value=lambda r: r["update_time"],
+        )
+
+    # WHEN a first chunk of live deals merges as a chunk (more to come)
+    chunk("deals", [1, 2], "2026-01-05T00:00:00Z")
+    assert night.merge(as_of=AS_OF, complete=False) == {"test_api__deals": 2}
+    # THEN its rows are in raw, its mark moved, and the stream is named as still loading
+    assert con.execute("select count(*) from raw.test_api__deals").fetchone() == (2,)
+    assert _marks(con) == {"deals": "2026-01-05T00:00:00Z"}
+    as_of = AS_OF.replace(tzinfo=None)
+    assert _loading(con) == [("crm", "deals", "2026-01-05T00:00:00Z", as_of, "read in chunks")]
+    # WHEN the next chunk reaches the stream's end THEN the stream is no longer loading
+    chunk("deals", [3], "2026-02-01T00:00:00Z")
+    night.merge()
+    assert _loading(con) == []
+    assert watermark(con, "crm", "deals") == "2026-02-01T00:00:00Z"
+    # WHEN a second stream of the same table stops before its end (the budget spent) with
+    # nothing merged, and a third after one chunk
+    chunk("archived", [7], "2025-12-01T00:00:00Z")
+    night.merge(as_of=AS_OF, complete=False)
+    mark_loading(con, "crm", ["archived", "deleted"], as_of=AS_OF, reason="budget spent")
+    # THEN each stream has its own mark, and both are named with what they loaded through
+    assert _marks(con) == {"archived": "2025-12-01T00:00:00Z", "deals": "2026-02-01T00:00:00Z"}
+    assert _loading(con) == [
+        ("crm", "archived", "2025-12-01T00:00:00Z", as_of, "budget spent"),
+        ("crm", "deleted", None, as_of, "budget spent"),
+    ]
+    assert con.execute("select count(*) from raw.test_api__deals").fetchone() == (4,)
+    # AND a chunk's merge needs the night's as-of time (it is recorded, never the clock)
+    chunk("deleted", [9], "2026-01-01T00:00:00Z")
+    with pytest.raises(ValueError, match="as_of"):
+        night.merge(complete=False)
