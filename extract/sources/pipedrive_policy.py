@@ -46,9 +46,10 @@ PLAN_MULTIPLIERS = {"Lite": 1, "Growth": 2, "Premium": 5, "Ultimate": 7}
 # Burst limit of an API token per 2-second window, by plan (the rate-limiting page).
 API_TOKEN_BURST = {"Lite": 20, "Growth": 40, "Premium": 100, "Ultimate": 120}
 
-# Tokens each endpoint the night reads costs per request (`x-token-cost` in Pipedrive's
-# OpenAPI specs, developers.pipedrive.com/docs/api/v1/openapi.yaml and openapi-v2.yaml):
-# a v2 list costs 10, the v2 pipelines and stages 5, a v1 list 20, a v1 single item 2.
+# Tokens each endpoint the night reads costs per request ("Cost" in Pipedrive's API
+# reference, developers.pipedrive.com/docs/api/v1, the `x-token-cost` of its OpenAPI specs):
+# a v2 list 10 (pipelines and stages 5), a v1 list 20, the deal flow and the deals summary
+# 40, a v1 single item 2. The archived deals' cost is taken as the deals list's.
 TOKEN_COSTS = {
     "/api/v2/deals": 10,
     "/api/v2/deals/archived": 10,
@@ -58,8 +59,8 @@ TOKEN_COSTS = {
     "/api/v2/dealFields": 10,
     "/v1/users": 20,
     "/v1/users/me": 2,
-    "/v1/deals/{id}/flow": 20,
-    "/v1/deals/summary": 20,
+    "/v1/deals/{id}/flow": 40,
+    "/v1/deals/summary": 40,
 }
 
 LIMIT = "x-ratelimit-limit"

@@ -198,8 +198,8 @@ def test_a_night_completes_under_a_tight_burst_limit(sample, tmp_path):
     # in 8 list requests (stages, pipelines, users, dealFields; deals live, archived and
     # deleted; activities: one page of 500 each) and one flow request per live deal
     assert limits.requests_served == 8 + live
-    # costing 5 + 5 + 20 + 10 + 4 x 10 tokens, and 20 a flow
-    assert limits.used_today == 80 + 20 * live
+    # costing 5 + 5 + 20 + 10 + 4 x 10 tokens, and 40 a flow
+    assert limits.used_today == 80 + 40 * live
     # four flow readers share the window: a 429 when two spend its last request at once,
     # retried after the reset (only ever the burst's)
     refused = len(server.requests) - limits.requests_served

@@ -93,13 +93,13 @@ def test_preflight_reports_the_account_its_cost_and_what_blocks_a_first_night(
         "deals (summary total) 40",
         "activities, first page 173",
         # users/me 2, pipelines 5, stages 5, users 20, deal fields 10, deals 3 x 10, a flow
-        # 20, the summary 20, activities 10: 122 tokens
-        "daily token budget 29,878 of 30,000 tokens left; resets at midnight, Pipedrive's "
+        # 40, the summary 40, activities 10: 162 tokens
+        "daily token budget 29,838 of 30,000 tokens left; resets at midnight, Pipedrive's "
         "server time",
         "burst limit 20 requests per 2 s",
         # lookups 4 requests (40 tokens); deals 1 page + archived 1 + deleted 1 (30); an
-        # activities page (10); 40 flows (800): 48 requests, 880 tokens
-        "a first night about 48 requests and 880 tokens (+10 tokens per 500 activities); "
+        # activities page (10); 40 flows (1,600): 48 requests, 1,680 tokens
+        "a first night about 48 requests and 1,680 tokens (+10 tokens per 500 activities); "
         "1 night(s) at 30,000 tokens a day, 1 on the smallest plan (30,000 a day); at least "
         "6 s at the burst limit",
         "note: the token's user is not an admin: a night reads only the deals, activities and "
@@ -111,7 +111,7 @@ def test_preflight_reports_the_account_its_cost_and_what_blocks_a_first_night(
     )
     # AND it read one page of each endpoint, 11 requests, and wrote nothing
     assert limits.requests_served == len(server.requests) == 11
-    assert limits.used_today == 122
+    assert limits.used_today == 162
     assert not (tmp_path / "wh.duckdb").exists()
 
 
@@ -135,7 +135,7 @@ def test_preflight_passes_a_ready_source_and_refuses_a_wrong_token(
     # night's nights counted on the smallest plan only
     assert "note: Pipedrive sent no x-ratelimit / x-daily-ratelimit headers" in ready
     assert (
-        "a first night about 48 requests and 880 tokens (+10 tokens per 500 activities), 1 on "
+        "a first night about 48 requests and 1,680 tokens (+10 tokens per 500 activities), 1 on "
         "the smallest plan (30,000 a day); at least 6 s at the burst limit"
     ) in ready
     assert refused.out == ""
