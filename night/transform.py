@@ -37,6 +37,7 @@ _PROJECT_FOLDERS = ("models", "macros", "tests")
 # One dbt invocation at a time per process: dbt's flags and event manager are global.
 _LOCK = threading.Lock()
 _MANIFESTS: dict[tuple[str, ...], Any] = {}
+_KEEP_MANIFESTS = 4
 
 
 class DbtError(CommandError):
@@ -129,13 +130,19 @@ def _manifest(target: str, env: dict[str, str], common: list[str]) -> Any:
     as-of instead of reusing the partial parse."""
     database = env.get("CRM_PG_DBNAME", "") if target != "duckdb" else ""
     database = database or Path(env["CRM_WAREHOUSE_PATH"]).stem
-    key = (target, database, project_fingerprint())
+    fingerprint = project_fingerprint()
+    key = (target, database, fingerprint)
     if key not in _MANIFESTS:
         lines, result = _invoke(["parse", *common], None)
         if not result.success:
             detail = [*lines[-TAIL_LINES:], str(result.exception or "")]
             raise DbtError("dbt parse failed:\n" + "\n".join(detail))
-        _MANIFESTS.clear()
+        # A few targets and databases kept (a process alternating between them, as the
+        # tests do, parses each once); a parse of project files since changed, never.
+        for stale in [k for k in _MANIFESTS if k[2] != fingerprint]:
+            del _MANIFESTS[stale]
+        while len(_MANIFESTS) >= _KEEP_MANIFESTS:
+            del _MANIFESTS[next(iter(_MANIFESTS))]  # the oldest
         _MANIFESTS[key] = result.result
     return _MANIFESTS[key]
 
