@@ -7,7 +7,7 @@ so that xdist, which runs a test file on one worker, spreads the doors' nights o
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import duckdb
 import pytest
@@ -86,24 +86,26 @@ def _with_crm_ids(marts, crm_id):
     return out
 
 
-def _query(config, sql):
+@contextmanager
+def _warehouse(config):
+    """A read-only connection to the config's warehouse, in UTC: one for all the queries
+    of a check (opening the file again for each costs ~20 ms)."""
     con = duckdb.connect(str(config.warehouse_path), read_only=True)
     try:
         con.execute("set TimeZone = 'UTC'")
-        return con.sql(sql).fetchall()
+        yield con
     finally:
         con.close()
 
 
-def _raw_tables(config):
+def _raw_tables(con):
     return [
         r[0]
-        for r in _query(
-            config,
+        for r in con.sql(
             """select table_name from information_schema.tables
                where table_schema = 'raw' and table_name not like '\\_%' escape '\\'
-               order by 1""",
-        )
+               order by 1"""
+        ).fetchall()
     ]
 
 
@@ -111,18 +113,26 @@ def _raw_content(config):
     """Every raw row without its load time and batch id (which a reload may renew), nor,
     for API records, their ordinal in the night (a rerun reads a different window)."""
     out = {}
-    for table in _raw_tables(config):
-        api = _query(
-            config,
-            f"""select count(*) from information_schema.columns
-                where table_schema = 'raw' and table_name = '{table}' and column_name = 'record'""",
-        )[0][0]
-        renewed = "_batch_id, _loaded_at" + (", _row_number" if api else "")
-        out[table] = _query(config, f"select * exclude ({renewed}) from raw.{table} order by all")
-    out["_quarantine"] = _query(
-        config, "select * exclude (_batch_id, _loaded_at) from raw._quarantine order by all"
-    )
+    with _warehouse(config) as con:
+        for table in _raw_tables(con):
+            api = con.sql(
+                f"""select count(*) from information_schema.columns
+                    where table_schema = 'raw' and table_name = '{table}'
+                      and column_name = 'record'"""
+            ).fetchall()[0][0]
+            renewed = "_batch_id, _loaded_at" + (", _row_number" if api else "")
+            out[table] = con.sql(
+                f"select * exclude ({renewed}) from raw.{table} order by all"
+            ).fetchall()
+        out["_quarantine"] = con.sql(
+            "select * exclude (_batch_id, _loaded_at) from raw._quarantine order by all"
+        ).fetchall()
     return out
+
+
+# The sample and its canonical figures, made once per test process: both test files of
+# the contract read the same ones (nothing writes to them), and a worker may run both.
+_SHARED: dict[str, object] = {}
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +141,12 @@ def sample(tmp_path_factory):
     beside it the stage mapping that covers their pipelines (stage_mapping_of)."""
     from devkit.sample_data import generate
 
-    folder = tmp_path_factory.mktemp("contract-sample") / "data"
-    generate(folder, 250, seed=23, workers=1, awkward=True)
-    write_stage_mapping(stage_mapping_of(folder))
-    return folder
+    if "sample" not in _SHARED:
+        folder = tmp_path_factory.mktemp("contract-sample") / "data"
+        generate(folder, 250, seed=23, workers=1, awkward=True)
+        write_stage_mapping(stage_mapping_of(folder))
+        _SHARED["sample"] = folder
+    return _SHARED["sample"]
 
 
 @pytest.fixture(scope="module")
@@ -142,13 +154,15 @@ def canonical(sample, tmp_path_factory):
     """The same data through the plain canonical CSV files: the reference figures."""
     from night.tasks import parse_as_of, run_night
 
-    config = _config(
-        tmp_path_factory.mktemp("contract-canonical"),
-        f"  - {{name: {SOURCE_NAME}, type: canonical_csv, landing_dir: '{sample}'}}\n",
-        stage_mapping_of(sample),
-    )
-    run_night(as_of=parse_as_of(AS_OF), run_id="canonical", config=config)
-    return _marts(config, GRAIN)
+    if "canonical" not in _SHARED:
+        config = _config(
+            tmp_path_factory.mktemp("contract-canonical"),
+            f"  - {{name: {SOURCE_NAME}, type: canonical_csv, landing_dir: '{sample}'}}\n",
+            stage_mapping_of(sample),
+        )
+        run_night(as_of=parse_as_of(AS_OF), run_id="canonical", config=config)
+        _SHARED["canonical"] = _marts(config, GRAIN)
+    return _SHARED["canonical"]
 
 
 # Each source's nights, built once per test process: pytest may set a parametrized module
@@ -239,23 +253,32 @@ def test_reloading_the_night_changes_neither_raw_nor_any_mart(night):
 
 def test_every_batch_holds_what_it_reported(night):
     contract, config, _, _, _, _ = night
-    batches = _query(
-        config,
-        """select batch_id, source_system, raw_table, source_file, rows_loaded, rows_quarantined
-           from raw._batches b
-           where superseded_by is null
-             -- API tables: only a table's latest merge still holds all of its rows
-             and (source_file not like 'api:%' or batch_id = (
-                 select max(batch_id) from raw._batches l
-                 where l.source_system = b.source_system and l.raw_table = b.raw_table))""",
-    )
+    with _warehouse(config) as con:
+        batches = con.sql(
+            """select batch_id, source_system, raw_table, source_file, rows_loaded,
+                      rows_quarantined
+               from raw._batches b
+               where superseded_by is null
+                 -- API tables: only a table's latest merge still holds all of its rows
+                 and (source_file not like 'api:%' or batch_id = (
+                     select max(batch_id) from raw._batches l
+                     where l.source_system = b.source_system and l.raw_table = b.raw_table))"""
+        ).fetchall()
+        counted = [
+            (
+                con.sql(
+                    f"select count(*) from raw.{table} where _batch_id = {batch_id}"
+                ).fetchall()[0][0],
+                con.sql(
+                    f"select count(*) from raw._quarantine where _batch_id = {batch_id}"
+                ).fetchall()[0][0],
+            )
+            for batch_id, _, table, _, _, _ in batches
+        ]
     assert batches
-    for batch_id, source_system, table, source_file, loaded, quarantined in batches:
-        in_raw = _query(config, f"select count(*) from raw.{table} where _batch_id = {batch_id}")
-        in_quarantine = _query(
-            config, f"select count(*) from raw._quarantine where _batch_id = {batch_id}"
-        )
-        assert (in_raw[0][0], in_quarantine[0][0]) == (loaded, quarantined), source_file
+    for batch, in_raw_and_quarantine in zip(batches, counted, strict=True):
+        _, source_system, _, source_file, loaded, quarantined = batch
+        assert in_raw_and_quarantine == (loaded, quarantined), source_file
         if not source_file.startswith("api:"):  # a file, of any source of the night
             landing = config.source(source_system).settings["landing"]
             path = landing.landing_dir / source_file
@@ -266,8 +289,11 @@ def test_every_batch_holds_what_it_reported(night):
 
 def test_every_raw_row_reaches_staging_or_quarantine(night):
     contract, config, _, _, _, _ = night
-    for raw_sql, staged_sql in contract.reach:
-        raw_keys = sorted(_query(config, raw_sql))
-        staged_keys = sorted(_query(config, staged_sql))
+    with _warehouse(config) as con:
+        keys = [
+            (sorted(con.sql(raw_sql).fetchall()), sorted(con.sql(staged_sql).fetchall()))
+            for raw_sql, staged_sql in contract.reach
+        ]
+    for (raw_sql, _), (raw_keys, staged_keys) in zip(contract.reach, keys, strict=True):
         assert raw_keys, raw_sql
         assert raw_keys == staged_keys, f"{contract.type}: {raw_sql}"
