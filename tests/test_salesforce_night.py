@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -98,6 +99,23 @@ def token(monkeypatch):
     return TOKEN
 
 
+@pytest.fixture(scope="module")
+def first_night(sample, tmp_path_factory):
+    """An incremental night through the API as of 2026-07-01 on the unchanged sample, with
+    its fake org still serving, and the deals it published: the incremental test carries
+    on from it (changing the org's data), the paging test compares with its deals."""
+    from night.tasks import parse_as_of, run_night
+
+    dataset = SampleDataset(sample)
+    with build_server(dataset, token=TOKEN) as server:
+        config = _api_config(tmp_path_factory.mktemp("first-night"), server.url)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SALESFORCE_TEST_TOKEN", TOKEN)
+            run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=config)
+        deals = marts(config.published_path, ["fct_deals"])["fct_deals"]
+        yield SimpleNamespace(dataset=dataset, server=server, config=config, deals=deals)
+
+
 def test_salesforce_night_gives_the_canonical_figures(sample, tmp_path, token):
     from night.tasks import parse_as_of, run_night
 
@@ -144,23 +162,20 @@ def test_salesforce_night_gives_the_canonical_figures(sample, tmp_path, token):
     assert [(to_sf_id("Opportunity", d[0]), *d[1:]) for d in canonical_deals] == deals
 
 
-def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path, token):
+def test_incremental_night_after_changes_equals_a_full_refresh(first_night, tmp_path, token):
     from night.tasks import parse_as_of, run_night
 
-    dataset = SampleDataset(sample)
-    with build_server(dataset, token=token) as server:
-        # GIVEN a first night, then a day of changes in the CRM
-        incremental = _api_config(tmp_path / "incremental", server.url)
-        run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=incremental)
-        at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
-        changes = apply_a_day_of_changes(dataset, at)
-        # WHEN the next night runs incrementally, and another warehouse refreshes fully
-        as_of = parse_as_of("2026-07-02T00:00:00Z")
-        second = run_night(as_of=as_of, run_id="n2", config=incremental)
-        full = _api_config(tmp_path / "full", server.url, full_refresh=True)
-        run_night(as_of=as_of, run_id="full", config=full)
-        # AND the same night is rerun (idempotent)
-        run_night(as_of=as_of, run_id="n2-rerun", config=incremental)
+    # GIVEN a first night (first_night: n1, as of 2026-07-01), then a day of changes in the CRM
+    dataset, server, incremental = first_night.dataset, first_night.server, first_night.config
+    at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    changes = apply_a_day_of_changes(dataset, at)
+    # WHEN the next night runs incrementally, and another warehouse refreshes fully
+    as_of = parse_as_of("2026-07-02T00:00:00Z")
+    second = run_night(as_of=as_of, run_id="n2", config=incremental)
+    full = _api_config(tmp_path / "full", server.url, full_refresh=True)
+    run_night(as_of=as_of, run_id="full", config=full)
+    # AND the same night is rerun (idempotent)
+    run_night(as_of=as_of, run_id="n2-rerun", config=incremental)
     # THEN the incremental night read only the changed records and gives the same marts
     rows = second["loads"][0]["api_rows"]
     assert rows["salesforce__opportunities"] < 300
@@ -336,7 +351,9 @@ def test_broken_paging_stops_with_a_clear_error_and_raw_untouched(
     assert _raw_rows(config) == before[1]
 
 
-def test_records_changing_between_pages_leave_a_consistent_night(sample, tmp_path, token):
+def test_records_changing_between_pages_leave_a_consistent_night(
+    sample, first_night, tmp_path, token
+):
     from night.tasks import parse_as_of, run_night
 
     dataset = SampleDataset(sample)
@@ -348,9 +365,9 @@ def test_records_changing_between_pages_leave_a_consistent_night(sample, tmp_pat
     assert open_deals[0]["seq"] <= 200 < open_deals[-2]["seq"]
     at = datetime(2026, 7, 1, 6, tzinfo=UTC)  # while the night runs, after its as-of time
     with build_server(dataset, token=token) as server:
-        # GIVEN the CRM as of the night's end, read before anything changed
-        before = _api_config(tmp_path / "before", server.url)
-        run_night(as_of=as_of, run_id="before", config=before)
+        # GIVEN the CRM as of the night's end, read before anything changed (first_night:
+        # the same night, on the same sample, by its own fake org)
+        before_deals = first_night.deals
         # AND a night during whose paging of opportunities, after the first batch, deals change
         queries: list[str] = []
         query_all = server.routes[("GET", "/services/data/{version}/queryAll")]
@@ -391,7 +408,6 @@ def test_records_changing_between_pages_leave_a_consistent_night(sample, tmp_pat
     # THEN the night held every deal as of its end: the early deal as read before it changed,
     # and the two deals that changed after the night's end while it paged left to the next
     # night (not half-changed: no win without its stage change in the history)
-    before_deals = marts(before.published_path, ["fct_deals"])["fct_deals"]
     assert night == [d for d in before_deals if d[0] not in (won, deleted)]
     # AND the next night, whose window covers the changes, equals a full refresh
     next_marts = marts(during.published_path, ALL_MARTS)
