@@ -7,7 +7,7 @@ import pytest
 from conftest import write_golden_config
 from golden_marts import AS_OF, GRAIN, mart_differences
 
-pytestmark = pytest.mark.slow(seconds=60)
+pytestmark = pytest.mark.slow(seconds=27)
 
 
 def test_dag_imports_with_one_extract_task_per_source(tmp_path, monkeypatch):

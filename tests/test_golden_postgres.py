@@ -7,7 +7,7 @@ import pytest
 from golden_marts import GRAIN, mart_differences
 from pg_cluster import PgCluster, copy_raw_to_postgres, pg_bin
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow(seconds=11)]
 
 
 @pytest.fixture(scope="module")

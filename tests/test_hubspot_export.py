@@ -33,6 +33,9 @@ SALES_PIPELINE_MAPPING = (
 )
 
 
+pytestmark = pytest.mark.slow(seconds=15)
+
+
 def _as_of():
     from night.tasks import parse_as_of
 

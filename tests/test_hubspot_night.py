@@ -23,7 +23,7 @@ from api_nights import (
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.fake_servers.hubspot import StageCatalog, build_server, encode_cursor
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)
 
 TOKEN = "hs-test-token-2718281828"
 DEALS = "/crm/v3/objects/deals"

@@ -19,7 +19,7 @@ from conftest import write_golden_config
 from golden_marts import AS_OF, GOLDEN_DIR, GRAIN, mart_differences
 from night import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=12)
 
 NIGHT = (
     "import sys; from night.config import load_config; "

@@ -36,7 +36,7 @@ import yaml
 from golden_marts import AS_OF, GOLDEN_DIR, GRAIN, mart_differences, read_expected
 from pg_cluster import PgCluster, pg_bin
 
-pytestmark = [pytest.mark.slow(seconds=130), pytest.mark.airflow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow(seconds=75), pytest.mark.airflow, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"

@@ -11,6 +11,8 @@ import pytest
 from conftest import copy_golden_landing, write_golden_config
 from golden_marts import GRAIN
 
+pytestmark = pytest.mark.slow(seconds=20)
+
 
 def _published_state(path):
     con = duckdb.connect(str(path), read_only=True)

@@ -15,7 +15,7 @@ import pytest
 from conftest import write_golden_config
 from pg_cluster import PgCluster, pg_bin
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow(seconds=22)]
 
 DSN_VAR = "CRM_TEST_BI_DSN"
 

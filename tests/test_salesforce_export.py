@@ -19,6 +19,9 @@ from export_writers.salesforce import (
 AS_OF = "2026-07-01T00:00:00Z"
 
 
+pytestmark = pytest.mark.slow(seconds=9)
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     from devkit.sample_data import generate

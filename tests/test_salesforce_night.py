@@ -30,7 +30,7 @@ from devkit.fake_servers.salesforce import (
     to_sf_id,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=75)
 
 TOKEN = "00DTEST!AQsfPlantedAccessToken.2718281828"
 QUERY = f"{BASE_PATH}/query"

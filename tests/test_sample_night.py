@@ -4,8 +4,11 @@ the same night gives the same marts, value for value (no order-dependent arithme
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from golden_marts import GRAIN
+
+pytestmark = pytest.mark.slow(seconds=9)
 
 
 def _all_marts(path):

@@ -12,6 +12,8 @@ import duckdb
 import pytest
 from api_nights import pipeline_config
 
+pytestmark = pytest.mark.slow(seconds=12)
+
 HEADER = (
     "Opportunity ID,Opportunity Name,Stage,Amount Currency,Amount,Close Date,Created Date,"
     "Won,Closed"

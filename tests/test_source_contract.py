@@ -16,7 +16,7 @@ from source_contract_checks import (  # noqa: F401  the checks and their fixture
     test_reloading_the_night_changes_neither_raw_nor_any_mart,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=40)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

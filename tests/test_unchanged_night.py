@@ -11,7 +11,7 @@ import pytest
 from conftest import copy_golden_landing, write_golden_config
 from golden_marts import GOLDEN_DIR
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=21)
 
 
 def test_only_a_changed_input_or_full_refresh_rebuilds_and_republishes(tmp_path, golden_as_of):
