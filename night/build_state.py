@@ -57,8 +57,7 @@ def build_fingerprint(
     raw["_api_loading"] = [
         [str(value) for value in row]
         for row in con.execute(
-            "select source_system, stream, loaded_through, as_of from raw._api_loading "
-            "order by all"
+            "select source_system, stream, loaded_through, as_of from raw._api_loading order by all"
         ).fetchall()
     ]
     reference = {

@@ -18,3 +18,13 @@ def dateadd(datepart: str, interval: int | str, from_date_or_timestamp: str) -> 
 
 def bool_or(expression: str) -> str:
     return f"bool_or({expression})"
+
+
+def listagg(
+    measure: str,
+    delimiter_text: str = "','",
+    order_by_clause: str | None = None,
+    limit_num: int | None = None,
+) -> str:
+    order = f" {order_by_clause}" if order_by_clause else ""
+    return f"string_agg({measure}, {delimiter_text}{order})"

@@ -12,6 +12,8 @@ Endpoints (GET only: the subset the Pipedrive connector reads; see ENDPOINTS):
 - `/api/v2/stages` (`pipeline_id`, `sort_by` incl. order_nr), `/api/v2/pipelines`,
   `/api/v2/dealFields` (the `channel` field's options name the lead sources): cursor paged.
 - `/v1/users` (also `/api/v1/users`): every user, no paging, v1 timestamps.
+- `/v1/users/me` (also `/api/v1/users/me`): the token's user and company (`TokenUser`).
+- `/v1/deals/summary` (also `/api/v1/...`): `status`; `total_count` and values by currency.
 - `/v1/deals/{id}/flow` (also `/api/v1/...`): v1 offset paging (`start`, `limit` default 100,
   capped at 500, `additional_data.pagination.more_items_in_collection` / `next_start`),
   newest first, `items` filter. `dealChange` entries carry `old_value` / `new_value` as
@@ -38,7 +40,8 @@ with `status=deleted` forever (no 30-day purge); deals are archived only when as
 (`Account.archive_closed_before`, served by `/api/v2/deals/archived`); activities of a deleted
 deal stay listed; a user's name is the name on the user's most recently updated deal, so a
 name that changed over time (the generator renames one owner) has one current value, as in a
-real CRM; no rate limiting unless a fault is queued (`server.faults`).
+real CRM; no rate limiting unless `rate_limits` (a RateLimits budget: the daily token budget,
+the burst window, Pipedrive's rate headers and 429s) is given or a fault is queued.
 
 What the API cannot carry of a canonical dataset: a deal without stage history (the change
 log always starts with the creation entry, in the deal's stage at creation, here its
@@ -52,9 +55,11 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -109,6 +114,114 @@ def error_body(message: str, **extra: Any) -> dict:
         "additional_data": None,
         **extra,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Rate limits: the company's daily token budget and the token's burst limit
+# --------------------------------------------------------------------------------------------
+
+# Tokens a request costs, by route ("Cost" in Pipedrive's API reference, the `x-token-cost`
+# of its OpenAPI specs: a v2 list 10, v2 pipelines and stages 5, a v1 list 20, the deal flow
+# and the deals summary 40, a v1 single item 2; archived deals taken as the deals list).
+TOKEN_COSTS = {
+    "/api/v2/deals": 10,
+    "/api/v2/deals/archived": 10,
+    "/api/v2/activities": 10,
+    "/api/v2/stages": 5,
+    "/api/v2/pipelines": 5,
+    "/api/v2/dealFields": 10,
+    "/v1/users": 20,
+    "/v1/users/me": 2,
+    "/v1/deals/{id}/flow": 40,
+    "/v1/deals/summary": 40,
+}
+# The live API publishes no 429 body; these are the error envelope with the words the
+# connector's policy reads (a daily-budget 429 also says so in its headers).
+BURST_BODY = {
+    "success": False,
+    "error": "Request over limit",
+    "errorCode": 429,
+    "error_info": ERROR_INFO,
+}
+DAILY_BODY = {
+    "success": False,
+    "error": "Daily API token budget exceeded",
+    "errorCode": 429,
+    "error_info": ERROR_INFO,
+}
+
+
+@dataclass
+class RateLimits:
+    """A company's API budget (build_server's `rate_limits`), as a Lite company of one seat
+    has it by default: `daily_tokens` a day (`used_today` spent already; each request costs
+    its route's `TOKEN_COSTS`) and `burst` requests per `window_seconds` window per token (a
+    window opens with its first request, and all of its requests are free again when it
+    ends: the docs' example shows `x-ratelimit-reset: 2` right after a request).
+
+    Every authenticated response carries `x-ratelimit-limit`, `x-ratelimit-remaining`,
+    `x-ratelimit-reset` (seconds until the window ends) and
+    `x-daily-ratelimit-token-limit` / `-remaining`. A request whose cost exceeds the tokens
+    left gets a 429 with `DAILY_BODY` (tokens left 0 in its headers from then on, as the
+    company is blocked until the reset); one over the burst a 429 with `BURST_BODY` and
+    `Retry-After`. Refused requests spend nothing."""
+
+    burst: int = 20
+    window_seconds: float = 2.0
+    daily_tokens: int = 30_000
+    used_today: int = 0
+    requests_served: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._window_start: float | None = None
+        self._in_window = 0
+        self._blocked = False
+
+    def new_day(self) -> None:
+        """The daily budget resets (Pipedrive: at midnight of the company's time zone)."""
+        with self._lock:
+            self.used_today, self._blocked = 0, False
+
+    def take(self, route: str) -> tuple[dict[str, str], Response | None]:
+        """Count one request to `route`: its rate headers, and the 429 if over a limit."""
+        cost = TOKEN_COSTS.get(route, 10)
+        with self._lock:
+            now = time.monotonic()
+            if self._window_start is None or now - self._window_start >= self.window_seconds:
+                self._window_start, self._in_window = now, 0
+            body = None
+            if self._blocked or self.daily_tokens - self.used_today < cost:
+                self._blocked = True
+                body = DAILY_BODY
+            elif self._in_window >= self.burst:
+                body = BURST_BODY
+            else:
+                self.used_today += cost
+                self.requests_served += 1
+                self._in_window += 1
+            headers = self._headers(now)
+        if body is None:
+            return headers, None
+        if body is BURST_BODY:
+            headers = {**headers, "Retry-After": headers["x-ratelimit-reset"]}
+        return headers, (429, headers, body)
+
+    def _headers(self, now: float) -> dict[str, str]:
+        left = max(self.burst - self._in_window, 0)
+        start = self._window_start if self._window_start is not None else now
+        reset = self.window_seconds - (now - start)
+        # Whole seconds as the live API sends them; a test's sub-second window in ms.
+        shown = math.ceil(reset) if self.window_seconds >= 1 else math.ceil(reset * 1000) / 1000
+        return {
+            "x-ratelimit-limit": str(self.burst),
+            "x-ratelimit-remaining": str(left),
+            "x-ratelimit-reset": f"{shown:g}",
+            "x-daily-ratelimit-token-limit": str(self.daily_tokens),
+            "x-daily-ratelimit-token-remaining": str(
+                0 if self._blocked else max(self.daily_tokens - self.used_today, 0)
+            ),
+        }
 
 
 def _invalid(param: str, reason: str) -> ApiError:
@@ -457,8 +570,8 @@ class Account:
     """How the fake account keeps its deals, beyond the dataset (build_server's options).
 
     - `archive_closed_before`: won / lost deals closed before this time (RFC 3339, UTC `Z`)
-      and not deleted are archived, as Pipedrive's auto-archiving or a user does: since July 2025 they are
-      left out of `/api/v2/deals` and served by `/api/v2/deals/archived`, with
+      and not deleted are archived, as Pipedrive's auto-archiving or a user does: since
+      July 2025 they are left out of `/api/v2/deals` and served by `/api/v2/deals/archived`, with
       `is_archived: true` and `archive_time` (here their `updated_at`).
     - `deleted_keep_status`: a deleted deal keeps its last status (open, won, lost) and is
       told apart only by `is_deleted: true` (default: its status reads `deleted`).
@@ -868,6 +981,91 @@ def list_users(backend: Backend, request: Request) -> dict:
     return {"success": True, "data": [user_item(r) for r in rows], "additional_data": None}
 
 
+@dataclass(frozen=True)
+class TokenUser:
+    """Whose API token the fake serves (build_server's `token_user`): `/v1/users/me`
+    answers with this user of the company. `user_id` None: the first user listed. A
+    non-admin's token sees on the live API only what its user may see; here it still sees
+    every deal (the preflight only notes the difference)."""
+
+    user_id: int | None = None
+    is_admin: bool = True
+    company_id: int = 7_000_001
+    company_name: str = "Demo Company"
+    company_domain: str = "demo-company"
+
+
+def users_me(backend: Backend, request: Request, who: TokenUser) -> dict:
+    """`/v1/users/me`: the token's user with the company it belongs to."""
+    users = list_users(backend, request)["data"]
+    chosen = next((u for u in users if who.user_id in (None, u["id"])), None)
+    if chosen is None:
+        raise ApiError(404, error_body("User not found"))
+    return {
+        "success": True,
+        "data": {
+            **chosen,
+            "is_you": True,
+            "is_admin": 1 if who.is_admin else 0,
+            "company_id": who.company_id,
+            "company_name": who.company_name,
+            "company_domain": who.company_domain,
+            "company_country": "US",
+            "company_industry": None,
+            "language": {"language_code": "en", "country_code": "US"},
+            "access": [
+                {
+                    "app": "sales",
+                    "admin": who.is_admin,
+                    "permission_set_id": "sales-admin" if who.is_admin else "sales-regular",
+                }
+            ],
+        },
+    }
+
+
+def deals_summary(backend: Backend, request: Request) -> dict:
+    """`/v1/deals/summary`: every deal not deleted (archived ones too: whether Pipedrive
+    counts them is not documented), or those of `status`, counted and summed by currency."""
+    status = request.param("status")
+    where = Where()
+    if status is not None:
+        if status not in ("open", "won", "lost"):
+            raise _invalid("status", "Must be one of open, won, lost")
+        where.add("status = ?", status)
+    where.add("deleted_at is null")
+    rows = backend.dataset.rows(
+        f"""select coalesce(currency, 'USD') as currency, count(*) as n,
+                   coalesce(sum(cast(nullif(amount, '') as double)), 0) as total
+            from deals where {where.sql()} group by all order by 1""",
+        where.args,
+    )
+    values = {
+        r["currency"]: {
+            "value": _value(str(r["total"])),
+            "count": r["n"],
+            "value_converted": _value(str(r["total"])),
+            "value_formatted": f"{r['total']:,.0f} {r['currency']}",
+            "value_converted_formatted": f"{r['total']:,.0f} {r['currency']}",
+        }
+        for r in rows
+    }
+    total = sum(r["total"] for r in rows)
+    return {
+        "success": True,
+        "data": {
+            "values_total": values,
+            "weighted_values_total": {},
+            "total_count": sum(r["n"] for r in rows),
+            "total_currency_converted_value": _value(str(total)),
+            "total_weighted_currency_converted_value": 0,
+            "total_currency_converted_value_formatted": f"{total:,.0f}",
+            "total_weighted_currency_converted_value_formatted": "0",
+        },
+        "additional_data": None,
+    }
+
+
 def deal_flow(backend: Backend, request: Request) -> dict:
     raw_id = request.path_params["id"]
     if not re.fullmatch(r"\d{1,18}", raw_id):
@@ -1003,6 +1201,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(("/api/v2/pipelines",), list_pipelines, _V2_PAGING),
     Endpoint(("/api/v2/dealFields",), list_deal_fields, frozenset({"limit", "cursor"})),
     Endpoint(("/v1/users", "/api/v1/users"), list_users, frozenset()),
+    Endpoint(("/v1/deals/summary", "/api/v1/deals/summary"), deals_summary, frozenset({"status"})),
     Endpoint(
         ("/v1/deals/{id}/flow", "/api/v1/deals/{id}/flow"),
         deal_flow,
@@ -1018,33 +1217,59 @@ def _token_of(request: Request) -> str | None:
     return next((v for k, v in request.headers.items() if k.lower() == "x-api-token"), None)
 
 
-def _route(backend: Backend, token: str, endpoint: Endpoint) -> Callable[[Request], Response]:
+def _route(
+    backend: Backend,
+    token: str,
+    endpoint: Endpoint,
+    limits: RateLimits | None = None,
+) -> Callable[[Request], Response]:
     def handle(request: Request) -> Response:
         given = _token_of(request)
         if given is None or not hmac.compare_digest(given.encode(), token.encode()):
             return 401, {}, UNAUTHORIZED_BODY
+        headers: dict[str, str] = {}
         try:
             unknown = sorted(set(request.query) - endpoint.params - {"api_token"})
             if unknown:
                 raise _invalid(unknown[0], "not supported by the local fake Pipedrive server")
-            return 200, {}, endpoint.handler(backend, request)
+            if limits is not None:
+                headers, refused = limits.take(endpoint.paths[0])
+                if refused is not None:
+                    return refused
+            return 200, headers, endpoint.handler(backend, request)
         except ApiError as exc:
-            return exc.status, {}, exc.body
+            return exc.status, headers, exc.body
 
     return handle
 
 
 def build_server(
-    dataset: SampleDataset, *, token: str, account: Account | None = None
+    dataset: SampleDataset,
+    *,
+    token: str,
+    account: Account | None = None,
+    rate_limits: RateLimits | None = None,
+    token_user: TokenUser | None = None,
 ) -> FakeApiServer:
     """A fake Pipedrive API over `dataset` (not started: `with build_server(...) as server:`);
-    `account`: archived deals, deleted deals' status, flow paging (see Account)."""
+    `account`: archived deals, deleted deals' status, flow paging (see Account);
+    `rate_limits`: a daily token budget and a burst limit with Pipedrive's rate headers and
+    429s (none by default); `token_user`: whose token it is (`/v1/users/me`)."""
     if not token:
         raise ValueError("the fake Pipedrive server needs a non-empty token")
     backend = Backend.build(dataset, account)
+    who = token_user or TokenUser()
+    endpoints = (
+        *ENDPOINTS,
+        Endpoint(
+            ("/v1/users/me", "/api/v1/users/me"),
+            lambda b, r: users_me(b, r, who),
+            frozenset(),
+        ),
+    )
     routes = {
-        ("GET", path): _route(backend, token, endpoint)
-        for endpoint in ENDPOINTS
+        ("GET", path): _route(backend, token, endpoint, rate_limits)
+        for endpoint in endpoints
         for path in endpoint.paths
     }
     return FakeApiServer(routes)

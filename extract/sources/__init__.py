@@ -22,6 +22,7 @@ from extract.sources import (
     hubspot_preflight,
     pipedrive,
     pipedrive_export,
+    pipedrive_preflight,
     salesforce,
     salesforce_export,
     zoho_export,
@@ -44,6 +45,7 @@ SOURCE_TYPES: dict[str, ModuleType] = {
 # -> Preflight, read-only. File exports have none.
 PREFLIGHTS: dict[str, Callable[..., Preflight]] = {
     hubspot.TYPE: hubspot_preflight.preflight,
+    pipedrive.TYPE: pipedrive_preflight.preflight,
     salesforce.TYPE: salesforce.preflight,
 }
 

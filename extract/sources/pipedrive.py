@@ -34,6 +34,7 @@ from extract.credentials import resolve_token
 from extract.file_formats import NUMBER, TIMESTAMP, Plausible
 from extract.http import BudgetSpent, HttpClient, QueryTokenAuth
 from extract.pagination import PaginationError, paginate
+from extract.sources.pipedrive_policy import policy_for_night, token_location
 from extract.warehouse import LoadReport
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,9 @@ def _read_stream(
 
 
 def _client(source: Any, deadline: float) -> HttpClient:
+    """A client of the source's API; every client of one night (same deadline) shares one
+    policy reading Pipedrive's token budget, burst limit and refusals
+    (extract/sources/pipedrive_policy.py)."""
     return HttpClient(
         source.settings["base_url"],
         auth=QueryTokenAuth(
@@ -302,6 +306,7 @@ def _client(source: Any, deadline: float) -> HttpClient:
             ),
         ),
         deadline=deadline,
+        policy=policy_for_night(source.name, deadline, token_from=token_location(source.settings)),
     )
 
 
