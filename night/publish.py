@@ -13,7 +13,9 @@ permissions gives a plausible but wrong funnel, so tonight's marts are compared 
 published ones (deal count, open pipeline amount, won amount of each closed month) and
 publish refuses when one moves further than the config's `publish_guard` allows, naming
 the figure and both values. An operator who knows the change is real accepts it for one
-night (`accept_publish_guard`).
+night (`accept_publish_guard`). A published night that was still loading a source (a
+first load over several nights' API budgets, mart_data_quality) is no baseline: the guard
+lets the next night through.
 """
 
 from __future__ import annotations
@@ -181,6 +183,15 @@ def _guard(
     try:
         if not _has_deals(con, "previous"):
             return
+        if _was_still_loading(con, "previous"):
+            # A first load spread over nights (an API's daily budget): the published
+            # figures were partial by design and said so; growing from them is expected.
+            log.info(
+                "publish guard skipped: the published night (as of %s) was still loading "
+                "a source, so its figures are no baseline",
+                published_as_of,
+            )
+            return
         before = _guard_figures(con, "previous", published_as_of)
         after = _guard_figures(con, "warehouse", published_as_of)
     finally:
@@ -213,6 +224,23 @@ def _has_deals(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
             [catalog, MARTS_SCHEMA],
         ).fetchall()[0][0]
     )
+
+
+def _was_still_loading(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """The night published in `catalog` left an API source before the end of its first
+    load (mart_data_quality's `sources_still_loading`)."""
+    has_checks = con.execute(
+        """select count(*) from information_schema.tables
+           where table_catalog = ? and table_schema = ? and table_name = 'mart_data_quality'""",
+        [catalog, MARTS_SCHEMA],
+    ).fetchall()[0][0]
+    if not has_checks:
+        return False
+    rows = con.execute(
+        f"""select affected_rows from {catalog}.{MARTS_SCHEMA}.mart_data_quality
+            where check_name = 'sources_still_loading'"""
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
 def _guard_figures(con: duckdb.DuckDBPyConnection, catalog: str, published_as_of: str) -> dict:

@@ -60,6 +60,18 @@ def copy_golden_landing(target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sample(tmp_path_factory):
+    """300 generated deals (seed 11) with their history, activities and spend: the data the
+    API night tests serve from their fake CRMs (each test reads it into its own
+    SampleDataset, so nothing here is ever changed)."""
+    from devkit.sample_data import generate
+
+    folder = tmp_path_factory.mktemp("sample")
+    generate(folder, 300, seed=11, workers=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def golden_as_of():
     from night.tasks import parse_as_of
 

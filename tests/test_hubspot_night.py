@@ -40,15 +40,6 @@ HUBSPOT_TABLES = (
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from devkit.sample_data import generate
-
-    folder = tmp_path_factory.mktemp("sample")
-    generate(folder, 300, seed=11, workers=1)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def csv_counts(sample):
     """Rows of the generated deals, stage history and activities files."""
     counts = {}

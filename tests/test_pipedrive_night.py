@@ -19,18 +19,9 @@ from api_nights import (
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.fake_servers.pipedrive import Account, build_server
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=61)
 
 TOKEN = "pd-test-token-3141592653"
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from devkit.sample_data import generate
-
-    folder = tmp_path_factory.mktemp("sample")
-    generate(folder, 300, seed=11, workers=1)
-    return folder
 
 
 # A real account since July 2025: deals closed before 2026 archived (served only by

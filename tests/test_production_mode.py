@@ -300,16 +300,20 @@ class Stack:
             service.process.wait(timeout=10)
         return killed
 
-    def leftovers(self) -> list[int]:
-        """Process groups of the services with a process still in them."""
-        alive = []
-        for service in self.services.values():
-            try:
-                os.killpg(service.process.pid, 0)
-                alive.append(service.process.pid)
-            except ProcessLookupError:
-                pass
-        return alive
+    def leftovers(self, settle: float = 10.0) -> list[int]:
+        """Process groups of the services with a live process still in them. A process
+        SIGKILLed with its parent is a zombie until init reaps it (in a container that can
+        take a moment): zombies are dead, and the check waits up to `settle` seconds for
+        the rest to go."""
+        groups = {service.process.pid for service in self.services.values()}
+        deadline = time.monotonic() + settle
+        while True:
+            alive = sorted(
+                {pgrp for pgrp, state in _processes() if pgrp in groups and state != "Z"}
+            )
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.2)
 
     def tail(self, name: str, lines: int = 40) -> str:
         return "\n".join(self.services[name].log.read_text(errors="replace").splitlines()[-lines:])
@@ -360,6 +364,20 @@ class Stack:
     def task_instances(self, run_id: str) -> dict[str, dict]:
         body = self.get(f"/dags/crm_nightly/dagRuns/{run_id}/taskInstances")
         return {ti["task_id"]: ti for ti in body["task_instances"]}
+
+
+def _processes() -> list[tuple[int, str]]:
+    """(process group, state) of every process, from /proc/<pid>/stat."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        # `pid (comm) state ppid pgrp ...`: comm may hold spaces and parentheses.
+        fields = text[text.rindex(")") + 2 :].split()
+        found.append((int(fields[2]), fields[0]))
+    return found
 
 
 def _wait(what: str, check, timeout: float = START_TIMEOUT, stack: Stack | None = None):

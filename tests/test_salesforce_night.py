@@ -84,15 +84,6 @@ def _raw_rows(config):
     )
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from devkit.sample_data import generate
-
-    folder = tmp_path_factory.mktemp("sample")
-    generate(folder, 300, seed=11, workers=1)
-    return folder
-
-
 @pytest.fixture
 def token(monkeypatch):
     monkeypatch.setenv("SALESFORCE_TEST_TOKEN", TOKEN)
