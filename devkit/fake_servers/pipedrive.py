@@ -69,6 +69,7 @@ from devkit.fake_servers.base import FakeApiServer, Request, Response
 from devkit.fake_servers.cli import serve
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.sample_data import LEAD_SOURCE_CHANNELS, OWNERS, PIPELINES
+from extract.sources.pipedrive_policy import TOKEN_COSTS
 
 ERROR_INFO = "Please check developers.pipedrive.com"
 # The gateway's answer to a missing or wrong token, as the live API gives it.
@@ -120,21 +121,8 @@ def error_body(message: str, **extra: Any) -> dict:
 # Rate limits: the company's daily token budget and the token's burst limit
 # --------------------------------------------------------------------------------------------
 
-# Tokens a request costs, by route ("Cost" in Pipedrive's API reference, the `x-token-cost`
-# of its OpenAPI specs: a v2 list 10, v2 pipelines and stages 5, a v1 list 20, the deal flow
-# and the deals summary 40, a v1 single item 2; archived deals taken as the deals list).
-TOKEN_COSTS = {
-    "/api/v2/deals": 10,
-    "/api/v2/deals/archived": 10,
-    "/api/v2/activities": 10,
-    "/api/v2/stages": 5,
-    "/api/v2/pipelines": 5,
-    "/api/v2/dealFields": 10,
-    "/v1/users": 20,
-    "/v1/users/me": 2,
-    "/v1/deals/{id}/flow": 40,
-    "/v1/deals/summary": 40,
-}
+# Tokens a request costs, by route: the published costs, one table with the connector's
+# estimates (extract/sources/pipedrive_policy.py; other routes 10).
 # The live API publishes no 429 body; these are the error envelope with the words the
 # connector's policy reads (a daily-budget 429 also says so in its headers).
 BURST_BODY = {
