@@ -15,8 +15,17 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 
 import duckdb
+import yaml
 
 SCHEMA = "bench_plain"
+PROFILES = Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.yml"
+
+
+def _profile_settings() -> dict[str, object]:
+    """The DuckDB settings of the dbt profile (time zone, insertion order), so the plain
+    SQL runs under the same session as dbt's models."""
+    profile = yaml.safe_load(PROFILES.read_text(encoding="utf-8"))["crm_funnel"]
+    return profile["outputs"]["duckdb"].get("settings") or {}
 
 
 def plain_sql_build(warehouse: Path, target_dir: Path) -> dict[str, float]:
@@ -45,6 +54,9 @@ def plain_sql_build(warehouse: Path, target_dir: Path) -> dict[str, float]:
     ).static_order()
     con = duckdb.connect(str(warehouse))
     try:
+        for name, value in _profile_settings().items():
+            shown = str(value).lower() if isinstance(value, bool) else value
+            con.execute(f"set {name} = '{shown}'")
         con.execute(f"drop schema if exists {SCHEMA} cascade")
         con.execute(f"create schema {SCHEMA}")
         t = time.perf_counter()
