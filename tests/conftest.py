@@ -72,6 +72,22 @@ def sample(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def canonical_sample_night(sample, tmp_path_factory):
+    """The sample through the canonical CSV path, as of 2026-07-01: the figures each API
+    night test (tests/test_<crm>_night.py) must give. Built once per worker; read only."""
+    from api_nights import pipeline_config
+
+    from night.tasks import parse_as_of, run_night
+
+    config = pipeline_config(
+        tmp_path_factory.mktemp("canonical"),
+        f"  - {{name: demo_crm, type: canonical_csv, landing_dir: {sample}}}\n",
+    )
+    run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="csv", config=config)
+    return config
+
+
+@pytest.fixture(scope="session")
 def golden_as_of():
     from night.tasks import parse_as_of
 

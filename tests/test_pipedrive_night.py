@@ -35,16 +35,15 @@ REAL_ACCOUNT = Account(
 )
 
 
-def test_pipedrive_night_gives_the_canonical_figures(sample, tmp_path, monkeypatch):
+def test_pipedrive_night_gives_the_canonical_figures(
+    sample, canonical_sample_night, tmp_path, monkeypatch
+):
     from night.tasks import parse_as_of, run_night
 
     as_of = parse_as_of("2026-07-01T00:00:00Z")
-    # GIVEN the canonical path: all four files of the generated data
-    canonical = pipeline_config(
-        tmp_path / "canonical",
-        f"  - {{name: demo_crm, type: canonical_csv, landing_dir: {sample}}}\n",
-    )
-    run_night(as_of=as_of, run_id="csv", config=canonical)
+    # GIVEN the canonical path: all four files of the generated data (shared, as of
+    # 2026-07-01)
+    canonical = canonical_sample_night
     # AND the API path: deals, history and activities from Pipedrive, spend from its file
     spend_only = tmp_path / "spend"
     spend_only.mkdir()

@@ -279,15 +279,15 @@ class Stack:
         return service
 
     def stop(self) -> list[str]:
-        """SIGTERM to each service's PID (it stops its own children, as on `docker
-        compose stop`), SIGKILL to its process group after 20 s and to whatever is left in
-        the group then; returns the services that needed the SIGKILL."""
+        """SIGTERM to each service's PID (it stops its own children), SIGKILL to its
+        process group after 10 s (`docker compose stop`'s default grace period) and to
+        whatever is left in the group then; returns the services that needed the SIGKILL."""
         killed = []
         running = [s for s in self.services.values() if s.process]
         for service in running:
             if service.process.poll() is None:
                 os.kill(service.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         for service in running:
             try:
                 service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
