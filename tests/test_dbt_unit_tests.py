@@ -13,11 +13,11 @@ def test_every_dbt_unit_test_passes_on_duckdb(golden_night, golden_as_of):
     config, _ = golden_night
     # WHEN dbt runs only the unit tests, on the golden warehouse (their upstream tables exist)
     transform.dbt_command(config, golden_as_of, ("test", "--select", "test_type:unit"))
-    # THEN each of the 15 ran and passed (12 of the metric math, 3 of Salesforce staging)
+    # THEN each of the 16 ran and passed (12 of the metric math, 4 of Salesforce staging)
     run_results = config.state_dir / "dbt_target_duckdb" / "run_results.json"
     results = json.loads(run_results.read_text())["results"]
     statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
-    assert len(statuses) == 15
+    assert len(statuses) == 16
     assert all(r["unique_id"].startswith("unit_test.") for r in results)
     assert set(statuses.values()) == {"pass"}
     # AND each name fits PostgreSQL's 63-character identifiers (dbt names a relation after it)

@@ -36,7 +36,9 @@ last_entries as (
         deal_id,
         crm_stage,
         changed_at,
-        row_number() over (partition by deal_id order by changed_at desc) as entry_rank
+        -- rank, not row_number: report times are minutes, and a deal moved twice in one
+        -- minute has two last entries; it closed then if either is its current stage.
+        rank() over (partition by deal_id order by changed_at desc) as entry_rank
     from history
 
 ),
