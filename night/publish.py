@@ -181,7 +181,7 @@ def _guard(
     """Refuse to publish when tonight's figures moved past the guard's limits."""
     con.execute(f"attach '{published}' as previous (read_only)")
     try:
-        if not _has_deals(con, "previous"):
+        if not _has_mart(con, "previous", "fct_deals"):
             return
         if _was_still_loading(con, "previous"):
             # A first load spread over nights (an API's daily budget): the published
@@ -216,12 +216,12 @@ def _guard(
     )
 
 
-def _has_deals(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+def _has_mart(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:
     return bool(
         con.execute(
             """select count(*) from information_schema.tables
-               where table_catalog = ? and table_schema = ? and table_name = 'fct_deals'""",
-            [catalog, MARTS_SCHEMA],
+               where table_catalog = ? and table_schema = ? and table_name = ?""",
+            [catalog, MARTS_SCHEMA, table],
         ).fetchall()[0][0]
     )
 
@@ -229,12 +229,7 @@ def _has_deals(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
 def _was_still_loading(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
     """The night published in `catalog` left an API source before the end of its first
     load (mart_data_quality's `sources_still_loading`)."""
-    has_checks = con.execute(
-        """select count(*) from information_schema.tables
-           where table_catalog = ? and table_schema = ? and table_name = 'mart_data_quality'""",
-        [catalog, MARTS_SCHEMA],
-    ).fetchall()[0][0]
-    if not has_checks:
+    if not _has_mart(con, catalog, "mart_data_quality"):
         return False
     rows = con.execute(
         f"""select affected_rows from {catalog}.{MARTS_SCHEMA}.mart_data_quality

@@ -121,8 +121,6 @@ def error_body(message: str, **extra: Any) -> dict:
 # Rate limits: the company's daily token budget and the token's burst limit
 # --------------------------------------------------------------------------------------------
 
-# Tokens a request costs, by route: the published costs, one table with the connector's
-# estimates (extract/sources/pipedrive_policy.py; other routes 10).
 # The live API publishes no 429 body; these are the error envelope with the words the
 # connector's policy reads (a daily-budget 429 also says so in its headers).
 BURST_BODY = {
@@ -167,12 +165,13 @@ class RateLimits:
         self._blocked = False
 
     def new_day(self) -> None:
-        """The daily budget resets (Pipedrive: at midnight of the company's time zone)."""
+        """The daily budget resets (Pipedrive: at midnight, its server time)."""
         with self._lock:
             self.used_today, self._blocked = 0, False
 
     def take(self, route: str) -> tuple[dict[str, str], Response | None]:
         """Count one request to `route`: its rate headers, and the 429 if over a limit."""
+        # The published costs, the connector's own table (other routes: a v2 list's 10).
         cost = TOKEN_COSTS.get(route, 10)
         with self._lock:
             now = time.monotonic()
