@@ -13,7 +13,7 @@ from api_nights import ALL_MARTS, marts, pipeline_config
 from devkit.fake_servers.dataset import SampleDataset
 from devkit.fake_servers.pipedrive import RateLimits, build_server
 
-pytestmark = pytest.mark.slow(seconds=35)
+pytestmark = pytest.mark.slow(seconds=16)
 
 TOKEN = "pd-test-token-2718281828"
 
