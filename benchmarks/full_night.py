@@ -1,11 +1,16 @@
-"""Benchmark: one whole night (extract, dbt build, publish) on N generated deals.
+"""Benchmark: one whole night (extract, dbt build, publish) on N generated deals, then
+the nights after it.
 
     .venv/bin/python benchmarks/full_night.py [--deals 1000000] [--workdir /tmp/crm-bench]
+                                              [--changed 0.01 0.1]
 
-Prints the wall time of each phase, the row counts, the same models and data tests run as
-plain SQL without dbt (benchmarks/plain_sql.py: the lower bound), and what the same night
-costs again on unchanged files; rerun it to compare. Airflow is not in the loop here (it
-adds a constant few seconds of scheduling per task); the tasks call exactly these functions.
+Prints the wall time and peak RSS of each phase, the row counts, the same models and data
+tests run as plain SQL without dbt (benchmarks/plain_sql.py: the lower bound), what the
+same night costs again on unchanged files, and then one incremental night per `--changed`
+fraction: a day's export of that fraction of the deals changed (devkit.sample_data.
+write_changes) landed beside the files, the night as of the next day, and its cost against
+the full night. Rerun it to compare. Airflow is not in the loop here (it adds a constant
+few seconds of scheduling per task); the tasks call exactly these functions.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import argparse
 import resource
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from plain_sql import plain_sql_build
 
-from devkit.sample_data import generate
+from devkit.sample_data import generate, write_changes
 from night.config import load_config
 from night.tasks import build_marts, extract_source, parse_as_of, publish_marts
 
@@ -37,6 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crm-bench"))
+    parser.add_argument("--changed", type=float, nargs="*", default=[0.01, 0.1])
     args = parser.parse_args()
     root = args.workdir.resolve()
     shutil.rmtree(root, ignore_errors=True)
@@ -104,7 +111,49 @@ def main() -> int:
         f"({again['files_unchanged']} files unchanged, build skipped: {not built['built']}, "
         f"publish skipped: {bool(republished.get('skipped'))})"
     )
+
+    # Incremental nights: each a day later, with that fraction of the deals changed.
+    for fraction in args.changed:
+        as_of += timedelta(days=1)
+        _incremental_night(config, root, as_of, fraction, full_night=night)
     return 0
+
+
+def _incremental_night(config, root: Path, as_of, fraction: float, *, full_night: float) -> None:
+    """A day's changes to `fraction` of the deals landed, then the night as of `as_of`."""
+    changes = write_changes(
+        root / "landing" / "demo_crm",
+        root / "landing" / "demo_crm",
+        fraction=fraction,
+        night=as_of.strftime("%Y%m%d"),
+        since=(as_of - timedelta(days=1)).date().isoformat(),
+    )
+    times, rss = {}, {}
+    for name, run in (
+        ("extract", lambda: extract_source("demo_crm", as_of=as_of, config=config)),
+        ("dbt build", lambda: build_marts(as_of=as_of, config=config)),
+        (
+            "publish",
+            lambda: publish_marts(
+                as_of=as_of, run_id=f"changed-{fraction}", config=config, accept_publish_guard=True
+            ),
+        ),
+    ):
+        _reset_peak()
+        t = time.perf_counter()
+        result = run()
+        times[name] = time.perf_counter() - t
+        rss[name] = _peak_mib()
+        if name == "dbt build" and not result.get("incremental"):
+            print(f"  (not incremental: {result.get('full_because')})")
+    total = sum(times.values())
+    print(
+        f"incremental night, {fraction:.0%} of the deals changed "
+        f"({sum(changes.values()):,} changes: {changes}):"
+    )
+    for name in times:
+        print(f"  {name:<28}{times[name]:8.1f} s{rss[name]:8.0f} MiB")
+    print(f"  {'night':<28}{total:8.1f} s = {total / full_night:.1%} of the full night")
 
 
 def _reset_peak() -> None:

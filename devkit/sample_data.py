@@ -1179,3 +1179,145 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------------------------
+# The next night's changes (incremental nights: tests/test_incremental_night.py, benchmarks)
+# --------------------------------------------------------------------------------------------
+
+
+def write_changes(
+    landing_dir: Path,
+    out_dir: Path,
+    *,
+    fraction: float,
+    night: str,
+    since: str,
+    seed: int = 7,
+) -> dict[str, int]:
+    """Write the files a CRM export of one day's changes would bring, for `fraction` of the
+    deals in `landing_dir`'s files (deals*.csv, activities*.csv: the earlier deliveries),
+    as `deals_<night>.csv`, `deal_stage_history_<night>.csv` and `activities_<night>.csv`
+    in `out_dir`. Every change is dated in (`since`, `since` + 1 day] (ISO dates), and the
+    same arguments write the same bytes. Returns the number of changes of each kind.
+
+    Of the changed deals: open ones are won or lost (a stage change to the pipeline's won or
+    lost stage, an activity); closed ones get an amount correction; every tenth moves to the
+    company of another changed deal (a customer's first win moves); one in twenty gets an
+    activity moved to it from another deal. New deals, a quarter as many as the changed,
+    open in the pipeline's first stage.
+    """
+    landing_dir, out_dir = Path(landing_dir), Path(out_dir)
+    day = date.fromisoformat(since)
+    rng = random.Random(f"{seed}:{night}")
+
+    def moment() -> str:
+        second = rng.randrange(1, 86_400)
+        return f"{day}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+
+    deals: dict[str, list[str]] = {}
+    won_stage: dict[str, str] = {}
+    lost_stage: dict[str, str] = {}
+    first_stage: dict[str, str] = {}
+    for path in sorted(landing_dir.rglob("deals*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            next(reader)
+            for row in reader:
+                deals[row[0]] = row
+                status, pipeline, stage = row[4], row[2], row[3]
+                if status == "won":
+                    won_stage.setdefault(pipeline, stage)
+                elif status == "lost":
+                    lost_stage.setdefault(pipeline, stage)
+    for path in sorted(landing_dir.rglob("deal_stage_history*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            next(reader)
+            seen_first: set[str] = set()
+            for deal_id, stage, _ in reader:
+                if deal_id not in seen_first and deal_id in deals:
+                    seen_first.add(deal_id)
+                    first_stage.setdefault(deals[deal_id][2], stage)
+                if len(first_stage) == len(won_stage):
+                    break
+    activities: list[list[str]] = []
+    for path in sorted(landing_dir.rglob("activities*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            next(reader)
+            for i, row in enumerate(reader):
+                if i % 997 == 0:
+                    activities.append(row)
+
+    ids = sorted(deals)
+    chosen = sorted(rng.sample(ids, max(1, round(len(ids) * fraction))))
+    deal_rows, history_rows, activity_rows = [], [], []
+    counts = dict.fromkeys(("closed", "corrected", "customer_moved", "activity_moved", "new"), 0)
+    for n, deal_id in enumerate(chosen):
+        row = list(deals[deal_id])
+        at = moment()
+        if row[4] == "open":
+            won = rng.random() < 0.5
+            pipeline = row[2]
+            stage = (won_stage if won else lost_stage).get(pipeline)
+            if stage is None:
+                continue
+            row[3], row[4], row[12] = stage, "won" if won else "lost", at
+            history_rows.append((deal_id, stage, at))
+            activity_rows.append((f"A{night}{n:08d}", deal_id, "call", at, row[7] or "U1000"))
+            counts["closed"] += 1
+        else:
+            amount = float(row[5] or 0) * (1 + rng.choice((-0.1, 0.05, 0.2)))
+            row[5] = f"{amount:.2f}"
+            counts["corrected"] += 1
+        if n % 10 == 3 and len(chosen) > 1:
+            other = deals[chosen[(n + 1) % len(chosen)]]
+            if other[9]:
+                row[9] = other[9]
+                counts["customer_moved"] += 1
+        if n % 20 == 7 and activities:
+            moved = list(activities[n % len(activities)])
+            moved[1] = deal_id
+            activity_rows.append(tuple(moved))
+            counts["activity_moved"] += 1
+        row[13] = at
+        deal_rows.append(tuple(row))
+    for n in range(max(1, len(chosen) // 4)):
+        template = deals[ids[rng.randrange(len(ids))]]
+        pipeline, at = template[2], moment()
+        stage = first_stage.get(pipeline)
+        if stage is None:
+            continue
+        deal_id = f"N{night}{n:07d}"
+        deal_rows.append(
+            (
+                deal_id,
+                f"New deal {n}",
+                pipeline,
+                stage,
+                "open",
+                template[5],
+                template[6],
+                template[7],
+                template[8],
+                template[9],
+                template[10],
+                at,
+                "",
+                at,
+            )
+        )
+        history_rows.append((deal_id, stage, at))
+        counts["new"] += 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, columns, rows in (
+        ("deals", DEALS_COLUMNS, deal_rows),
+        ("deal_stage_history", STAGE_HISTORY_COLUMNS, history_rows),
+        ("activities", ACTIVITIES_COLUMNS, activity_rows),
+    ):
+        with (out_dir / f"{name}_{night}.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows(rows)
+    return counts

@@ -1,17 +1,21 @@
 """What the marts in the warehouse were built from, so a night whose inputs did not change
-since the last successful build skips the build (and publish skips an identical copy).
+since the last successful build skips the build (and publish skips an identical copy), and
+a night whose raw layer only grew since then rebuilds only the deals that changed
+(`incremental_plan`, docs/incremental.md).
 
 The inputs of a build: the raw layer (each raw table's rows and batches, and the batch
 log: a reload of an unchanged file adds no batch), the reference files' bytes, the dbt
 project's files, the as-of time, the reporting currency, the configured source types and
 the target. Recorded in `meta.last_build` only after a build passed; forgotten before a
-build starts, so a failed build is never taken as done.
+build starts, so a failed build (whose incremental tables may be half replaced) is never
+taken as done, and the night after it is a full refresh.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
@@ -20,6 +24,28 @@ from night.config import PipelineConfig
 
 SCHEMA = "meta"
 TABLE = f"{SCHEMA}.last_build"
+COLUMNS = (
+    "fingerprint varchar, as_of varchar, built_at timestamp, state varchar, continued_from varchar"
+)
+# The source types whose staging models rebuild only tonight's keys (macros/incremental.sql:
+# `raw_rows_of_new_keys`, strategy `replace`). A night with a source of another type
+# rebuilds in full.
+INCREMENTAL_SOURCE_TYPES = frozenset({"canonical_csv"})
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    """An incremental night: rebuild the deals with raw rows in batches after
+    `changed_since_batch` (and those the as-of move since `previous_as_of` touches)."""
+
+    changed_since_batch: int
+    previous_as_of: str
+
+    def dbt_vars(self) -> dict:
+        return {
+            "changed_since_batch": self.changed_since_batch,
+            "previous_as_of": self.previous_as_of,
+        }
 
 
 def build_fingerprint(
@@ -31,6 +57,23 @@ def build_fingerprint(
     target: str = "duckdb",
 ) -> str:
     """A digest of everything a build reads; equal digests give equal marts."""
+    return fingerprint_of(build_state(con, config, as_of=as_of, project=project, target=target))
+
+
+def fingerprint_of(state: dict) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def build_state(
+    con: duckdb.DuckDBPyConnection,
+    config: PipelineConfig,
+    *,
+    as_of: str,
+    project: str,
+    target: str = "duckdb",
+) -> dict:
+    """Everything a build reads, summed up: the raw tables' row counts and batches, the
+    reference files' digests, the project, as-of time, currency, source types, target."""
     raw = {
         "_batches": list(
             con.execute(
@@ -64,7 +107,7 @@ def build_fingerprint(
         name: hashlib.sha256(path.read_bytes()).hexdigest()
         for name, path in sorted(config.reference.items())
     }
-    state = {
+    return {
         "raw": raw,
         "reference": reference,
         "project": project,
@@ -73,11 +116,61 @@ def build_fingerprint(
         "source_types": sorted({source.type for source in config.sources}),
         "target": target,
     }
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def incremental_plan(
+    con: duckdb.DuckDBPyConnection, state: dict, previous: dict | None
+) -> tuple[IncrementalPlan | None, str]:
+    """Whether tonight can rebuild only the changed deals, given the last passed build's
+    state (`previous`); returns the plan, or None and why not (logged by the night).
+
+    Incremental when the last build's marts are there and everything but the raw rows and
+    the as-of time is as it was, the as-of time did not go back, every source type stages
+    incrementally, and the raw layer only grew: each raw table still holds exactly the
+    rows it had up to the last build's highest batch (a corrected file that replaced a
+    batch, or an API merge that replaced rows, removes some: that night is a full refresh).
+    """
+    if previous is None:
+        return None, "no earlier build to continue from"
+    for part in ("reference", "project", "reporting_currency", "source_types", "target"):
+        if state[part] != previous[part]:
+            return None, f"the {part.replace('_', ' ')} changed since the last build"
+    not_incremental = sorted(set(state["source_types"]) - INCREMENTAL_SOURCE_TYPES)
+    if not_incremental:
+        return None, f"source types {', '.join(not_incremental)} rebuild in full"
+    if state["as_of"] < previous["as_of"]:
+        return None, f"as-of {state['as_of']} is before the last build's ({previous['as_of']})"
+    since = previous["raw"]["_batches"][1]
+    for table, stats in previous["raw"].items():
+        if table in ("_batches", "_api_loading"):
+            continue
+        if table not in state["raw"]:
+            return None, f"raw.{table} is gone"
+        count = stats[0]
+        kept = con.execute(
+            f'select count(*) from raw."{table}" where _batch_id <= ?', [since]
+        ).fetchall()[0][0]
+        if kept != count:
+            return None, (
+                f"raw.{table} lost or replaced rows since the last build "
+                f"({count} rows up to batch {since}, now {kept})"
+            )
+    return IncrementalPlan(changed_since_batch=since, previous_as_of=previous["as_of"]), ""
 
 
 def last_build(con: duckdb.DuckDBPyConnection) -> str | None:
     """The fingerprint of the last build that passed, if its marts are still there."""
+    row = _last_build_row(con)
+    return row[0] if row else None
+
+
+def last_build_state(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The state (build_state) of the last build that passed, if its marts are still there."""
+    row = _last_build_row(con)
+    return json.loads(row[1]) if row and row[1] else None
+
+
+def _last_build_row(con: duckdb.DuckDBPyConnection) -> tuple | None:
     exists = con.execute(
         """select count(*) from information_schema.tables
            where table_schema = ? and table_name = 'last_build'""",
@@ -88,23 +181,53 @@ def last_build(con: duckdb.DuckDBPyConnection) -> str | None:
     marts = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'marts'"
     ).fetchall()[0][0]
-    row = con.execute(f"select fingerprint from {TABLE}").fetchall()
-    return row[0][0] if row and marts else None
+    columns = {
+        row[0]
+        for row in con.execute(
+            """select column_name from information_schema.columns
+               where table_schema = ? and table_name = 'last_build'""",
+            [SCHEMA],
+        ).fetchall()
+    }
+    picked = ", ".join(
+        name if name in columns else "null" for name in ("fingerprint", "state", "continued_from")
+    )
+    row = con.execute(f"select {picked} from {TABLE}").fetchall()
+    return row[0] if row and marts else None
 
 
 def forget_build(con: duckdb.DuckDBPyConnection) -> None:
     """Before a build: whatever happens to it, the old record no longer describes the marts."""
     con.execute(f"create schema if not exists {SCHEMA}")
-    con.execute(
-        f"create table if not exists {TABLE} (fingerprint varchar, as_of varchar, "
-        "built_at timestamp)"
-    )
+    con.execute(f"create table if not exists {TABLE} ({COLUMNS})")
     con.execute(f"delete from {TABLE}")
 
 
 def record_build(
-    con: duckdb.DuckDBPyConnection, fingerprint: str, *, as_of: str, built_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    state: dict,
+    *,
+    built_at: datetime,
+    continued_from: str | None = None,
 ) -> None:
-    """After a build passed: the marts are those of this fingerprint."""
+    """After a build passed: the marts are those of this state. `continued_from`: the
+    fingerprint of the build an incremental one replaced deals of (publish then replaces
+    the same deals in a file holding that build's marts)."""
+    con.execute(f"drop table if exists {TABLE}")  # a record of an older layout, too
     forget_build(con)
-    con.execute(f"insert into {TABLE} values (?, ?, ?)", [fingerprint, as_of, built_at])
+    con.execute(
+        f"insert into {TABLE} values (?, ?, ?, ?, ?)",
+        [
+            fingerprint_of(state),
+            state["as_of"],
+            built_at,
+            json.dumps(state, sort_keys=True),
+            continued_from,
+        ],
+    )
+
+
+def continued_from(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the build the last (incremental) build continued from, if any."""
+    row = _last_build_row(con)
+    return row[2] if row else None

@@ -23,15 +23,16 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from night.build_state import last_build
+from night.build_state import continued_from, last_build
 from night.config import PipelineConfig, PublishGuard
-from night.transform import format_as_of
+from night.transform import format_as_of, per_deal_marts
 
 log = logging.getLogger(__name__)
 
@@ -109,34 +110,56 @@ def _publish(
             "backfill": target != config.published_path,
         }
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    # An incremental build replaced some deals' rows of the build published in `target`:
+    # the same deals' rows are replaced in a copy of it (the other marts are copied whole).
+    in_part = (
+        not force
+        and target == config.published_path
+        and published_fingerprint is not None
+        and published_fingerprint == _warehouse_continued_from(config)
+    )
     con = duckdb.connect()
     try:
         con.execute(f"attach '{config.warehouse_path}' as warehouse (read_only)")
         if target == config.published_path and published_as_of is not None:
             _guard(con, config, target, published_as_of, as_of=as_of, accept=accept)
-        tables = [
-            row[0]
-            for row in con.execute(
-                """select table_name from information_schema.tables
-                   where table_catalog = 'warehouse' and table_schema = ?
-                     and table_type = 'BASE TABLE'
-                   order by table_name""",
-                [MARTS_SCHEMA],
-            ).fetchall()
-        ]
+        tables = _mart_tables(con, "warehouse")
         if not tables:
             raise RuntimeError(f"{config.warehouse_path}: no tables in schema {MARTS_SCHEMA}")
-        con.execute(f"attach '{tmp}' as published (storage_version '{STORAGE_VERSION}')")
-        con.execute(f"create schema published.{MARTS_SCHEMA}")
+        if in_part:
+            shutil.copyfile(target, tmp)
+            con.execute(f"attach '{tmp}' as published")
+            in_part = _mart_tables(con, "published") == tables
+            if not in_part:  # the marts are not the same tables: a whole copy after all
+                con.execute("detach published")
+                tmp.unlink()
+        if not in_part:
+            con.execute(f"attach '{tmp}' as published (storage_version '{STORAGE_VERSION}')")
+            con.execute(f"create schema published.{MARTS_SCHEMA}")
+        per_deal = per_deal_marts(config) if in_part else set()
         counts = {}
         for table in tables:
-            con.execute(
-                f"""create table published.{MARTS_SCHEMA}."{table}" as
-                    select * from warehouse.{MARTS_SCHEMA}."{table}" order by all"""
-            )
+            if table in per_deal:
+                changed = "select deal_id from warehouse.intermediate.int_changed_deals"
+                con.execute(
+                    f"""delete from published.{MARTS_SCHEMA}."{table}"
+                        where deal_id in ({changed})"""
+                )
+                con.execute(
+                    f"""insert into published.{MARTS_SCHEMA}."{table}"
+                        select * from warehouse.{MARTS_SCHEMA}."{table}"
+                        where deal_id in ({changed}) order by all"""
+                )
+            else:
+                con.execute(f'drop table if exists published.{MARTS_SCHEMA}."{table}"')
+                con.execute(
+                    f"""create table published.{MARTS_SCHEMA}."{table}" as
+                        select * from warehouse.{MARTS_SCHEMA}."{table}" order by all"""
+                )
             counts[table] = con.execute(
                 f'select count(*) from published.{MARTS_SCHEMA}."{table}"'
             ).fetchall()[0][0]
+        con.execute("drop schema if exists published.meta cascade")
         con.execute("create schema published.meta")
         con.execute(
             """create table published.meta.publish_info as
@@ -160,13 +183,34 @@ def _publish(
     _fsync(tmp)
     os.replace(tmp, target)
     _fsync(target.parent)
-    log.info("published %d marts to %s (as of %s)", len(tables), target, format_as_of(as_of))
+    log.info(
+        "published %d marts to %s (as of %s%s)",
+        len(tables),
+        target,
+        format_as_of(as_of),
+        f"; the rows of {len(per_deal)} per-deal marts replaced for the deals rebuilt tonight"
+        if in_part
+        else "",
+    )
     return {
         "published_path": str(target),
         "tables": counts,
         "as_of": format_as_of(as_of),
         "backfill": target != config.published_path,
+        "in_part": in_part,
     }
+
+
+def _mart_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    return [
+        row[0]
+        for row in con.execute(
+            """select table_name from information_schema.tables
+               where table_catalog = ? and table_schema = ? and table_type = 'BASE TABLE'
+               order by table_name""",
+            [catalog, MARTS_SCHEMA],
+        ).fetchall()
+    ]
 
 
 def _guard(
@@ -284,6 +328,15 @@ def guard_crossings(before: dict, after: dict, guard: PublishGuard) -> list[str]
                     f" {new:,.2f} ({change:+.1%}; the guard allows ±{guard.won_amount_change:.0%})"
                 )
     return crossed
+
+
+def _warehouse_continued_from(config: PipelineConfig) -> str | None:
+    """The build the warehouse's last (incremental) build continued from, if any."""
+    con = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        return continued_from(con)
+    finally:
+        con.close()
 
 
 def _warehouse_fingerprint(config: PipelineConfig) -> str | None:

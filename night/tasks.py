@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from extract.sources import SOURCE_TYPES, all_raw_objects
 from extract.warehouse import connect, ensure_raw_schema
 from night import transform
-from night.build_state import build_fingerprint, forget_build, last_build, record_build
+from night.build_state import (
+    build_state,
+    fingerprint_of,
+    forget_build,
+    incremental_plan,
+    last_build,
+    last_build_state,
+    record_build,
+)
 from night.config import PipelineConfig, load_config
 from night.docs import docs_path
 from night.docs import publish_docs as _publish_docs
@@ -82,29 +90,56 @@ def build_marts(
 
     Skipped when nothing it reads changed since the last build that passed (same raw
     batches, reference files, project, as-of time and currency), unless `full_refresh`.
+    Incremental (only the deals with new raw rows rebuilt, night.build_state.
+    incremental_plan) when the raw layer only grew since then, unless `full_refresh`.
     """
     config = config or load_config()
     as_of_text = transform.format_as_of(as_of)
     con = connect(config.warehouse_path)
     try:
         ensure_raw_schema(con, all_raw_objects())
-        fingerprint = build_fingerprint(
-            con, config, as_of=as_of_text, project=transform.project_fingerprint()
-        )
-        if not full_refresh and last_build(con) == fingerprint:
+        state = build_state(con, config, as_of=as_of_text, project=transform.project_fingerprint())
+        previous = last_build_state(con)
+        if not full_refresh and last_build(con) == fingerprint_of(state):
             log.info("nothing changed since the last build (as of %s): build skipped", as_of_text)
             return {"as_of": as_of_text, "built": False}
+        plan, why_full = (
+            (None, "full refresh asked")
+            if full_refresh
+            else (incremental_plan(con, state, previous))
+        )
         reference_rows = load_reference(con, config)
         forget_build(con)
     finally:
         con.close()
-    transform.build(config, as_of, full_refresh=full_refresh)
+    if plan is None:
+        log.info("full build: %s", why_full)
+    else:
+        log.info(
+            "incremental build: the deals with raw rows after batch %d, as of %s (last build "
+            "as of %s)",
+            plan.changed_since_batch,
+            as_of_text,
+            plan.previous_as_of,
+        )
+    transform.build(config, as_of, incremental=plan)
     con = connect(config.warehouse_path)
     try:
-        record_build(con, fingerprint, as_of=as_of_text, built_at=datetime.now(UTC))
+        record_build(
+            con,
+            state,
+            built_at=datetime.now(UTC),
+            continued_from=fingerprint_of(previous) if plan is not None else None,
+        )
     finally:
         con.close()
-    return {"as_of": as_of_text, "built": True, "reference_rows": reference_rows}
+    return {
+        "as_of": as_of_text,
+        "built": True,
+        "incremental": plan is not None,
+        "full_because": why_full if plan is None else None,
+        "reference_rows": reference_rows,
+    }
 
 
 def publish_marts(

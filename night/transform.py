@@ -23,6 +23,7 @@ from typing import Any
 
 from extract.sources import SOURCE_TYPES
 from night import DBT_PROJECT_DIR
+from night.build_state import IncrementalPlan
 from night.commands import CommandError
 from night.config import PipelineConfig
 
@@ -80,13 +81,19 @@ def dbt_command(
     target: str = "duckdb",
     extra_env: dict[str, str] | None = None,
     staged_types: Sequence[str] | None = None,
+    extra_vars: dict | None = None,
 ) -> None:
     """Run one dbt command against the config's warehouse; raise DbtError on failure.
 
     `staged_types`: the source types whose staging models the command builds and unions
-    (default: every type in dbt_project.yml's `staged_source_types`).
+    (default: every type in dbt_project.yml's `staged_source_types`). `extra_vars`: more
+    run vars (an incremental night's, night.build_state.IncrementalPlan).
     """
-    dbt_vars = {"as_of": format_as_of(as_of), "reporting_currency": config.reporting_currency}
+    dbt_vars = {
+        "as_of": format_as_of(as_of),
+        "reporting_currency": config.reporting_currency,
+        **(extra_vars or {}),
+    }
     env = {**dbt_env(config, target=target), **(extra_env or {})}
     project = ["--project-dir", str(DBT_PROJECT_DIR)]
     command = [*args, *project]
@@ -111,15 +118,35 @@ def dbt_command(
         raise DbtError(f"dbt {args[0]} failed:\n" + "\n".join(detail))
 
 
-def build(config: PipelineConfig, as_of: datetime, *, full_refresh: bool = False) -> None:
+def build(
+    config: PipelineConfig, as_of: datetime, *, incremental: IncrementalPlan | None = None
+) -> None:
     """The night's `dbt build`: models and data tests, in dependency order, of the source
-    types the config has (a type no source uses has nothing to stage)."""
+    types the config has (a type no source uses has nothing to stage). A full refresh,
+    unless `incremental` says which deals to rebuild (macros/incremental.sql)."""
     dbt_command(
         config,
         as_of,
-        (*NIGHT_BUILD, "--full-refresh") if full_refresh else NIGHT_BUILD,
+        NIGHT_BUILD if incremental else (*NIGHT_BUILD, "--full-refresh"),
         staged_types=sorted({source.type for source in config.sources}),
+        extra_vars=incremental.dbt_vars() if incremental else None,
     )
+
+
+def per_deal_marts(config: PipelineConfig, *, target: str = "duckdb") -> set[str]:
+    """The marts an incremental build replaces per deal (strategy `replace` by
+    int_changed_deals, macros/incremental.sql), from the last command's manifest."""
+    manifest = json.loads(
+        (config.state_dir / f"dbt_target_{target}" / "manifest.json").read_text(encoding="utf-8")
+    )
+    return {
+        node["alias"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["schema"] == "marts"
+        and node["config"].get("materialized") == "incremental"
+        and node["config"].get("replace_by") == "changed_deals"
+    }
 
 
 def _manifest(target: str, env: dict[str, str], common: list[str]) -> Any:

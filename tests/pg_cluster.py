@@ -100,9 +100,11 @@ class PgCluster:
         con.close()
 
 
-def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
-    """Copy every table of the DuckDB warehouse's raw and reference schemas into the same
-    schemas on PostgreSQL, with the same column types.
+def copy_raw_to_postgres(
+    duckdb_path: Path, dsn: dict, schemas: tuple[str, ...] = ("raw", "reference")
+) -> None:
+    """Copy every table of the DuckDB warehouse's raw and reference schemas (`schemas`)
+    into the same schemas on PostgreSQL, with the same column types.
 
     The raw layer is landed by the extract step and the reference data by the build step in
     DuckDB; this puts the identical rows on the server so the dbt project can be built there
@@ -116,7 +118,7 @@ def copy_raw_to_postgres(duckdb_path: Path, dsn: dict) -> None:
     src = duckdb.connect(str(duckdb_path), read_only=True)
     tables = src.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_schema in ('raw', 'reference') order by all"
+        f"where table_schema in ({', '.join(repr(name) for name in schemas)}) order by all"
     ).fetchall()
     pg = psycopg2.connect(**dsn)
     with pg, pg.cursor() as cur:

@@ -18,3 +18,8 @@ def dispatch(context: Context, macro_name: str, macro_namespace: str | None = No
         if macro is not missing and type(macro).__name__ != "UndefinedRecorder":
             return macro
     raise KeyError(f"no duckdb__ or default__ implementation of macro {macro_name!r}")
+
+
+def get_relation(database: str | None, schema: str | None, identifier: str) -> str:
+    """An existing relation's name (lint only: as if the last build's tables are there)."""
+    return f"{schema}.{identifier}"

@@ -3,17 +3,25 @@
     creation for the first) to the next change, cut at the close. Feeds the daily pipeline
     snapshot (docs/metric-decisions.md, "Pipeline snapshot"). -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
+
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
 
 ),
 
 stage_changes as (
 
-    select * from {{ ref('int_stage_changes__mapped') }}
+    select * from {{ ref('int_stage_changes__mapped') }}{{ where_changed_deal() }}
 
 ),
 

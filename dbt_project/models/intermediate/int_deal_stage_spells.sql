@@ -4,17 +4,25 @@
     CRM status is closed but whose last spell is still open are reconciled with the
     status (docs/metric-decisions.md). -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
+
 with
 
 stage_changes as (
 
-    select * from {{ ref('int_stage_changes__mapped') }}
+    select * from {{ ref('int_stage_changes__mapped') }}{{ where_changed_deal() }}
 
 ),
 
 deals as (
 
-    select * from {{ ref('int_deals__unioned') }}
+    select * from {{ ref('int_deals__unioned') }}{{ where_changed_deal() }}
 
 ),
 

@@ -1,16 +1,24 @@
 {#- Touches per deal: activities up to the close (up to the as-of time while open). -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
+
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
 
 ),
 
 activities as (
 
-    select * from {{ ref('int_activities__unioned') }}
+    select * from {{ ref('int_activities__unioned') }}{{ where_changed_deal() }}
 
 ),
 

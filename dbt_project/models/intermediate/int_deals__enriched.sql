@@ -1,3 +1,10 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
 -- depends_on: {{ ref('int_crm_stages__seen') }}
 {# Built after the unmapped-stage check on int_crm_stages__seen has passed. #}
 
@@ -5,7 +12,7 @@ with
 
 deals as (
 
-    select * from {{ ref('int_deals__unioned') }}
+    select * from {{ ref('int_deals__unioned') }}{{ where_changed_deal() }}
 
 ),
 
@@ -35,10 +42,7 @@ dated as (
         {{ month_of('closed_at') }} as closed_month,
         -- A deal's money converts at the rate of its close month (its creation month while open).
         {{ month_of('coalesce(closed_at, created_at)') }} as fx_month,
-        case
-            when company_id is not null then source_system || ':' || company_id
-            else source_system || ':deal:' || crm_deal_id
-        end as customer_id
+        {{ customer_id_of() }} as customer_id
     from deals
 
 ),

@@ -1,23 +1,31 @@
 {#- Deals with every deal-level measure, amounts unrounded: the marts aggregate from here
     and round only at the end. fct_deals publishes it with amounts in cents. -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
+
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
 
 ),
 
 spells as (
 
-    select * from {{ ref('int_deal_stage_spells') }}
+    select * from {{ ref('int_deal_stage_spells') }}{{ where_changed_deal() }}
 
 ),
 
 touches as (
 
-    select * from {{ ref('int_deal_touches') }}
+    select * from {{ ref('int_deal_touches') }}{{ where_changed_deal() }}
 
 ),
 

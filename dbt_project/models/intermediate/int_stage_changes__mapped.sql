@@ -1,3 +1,10 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
 -- depends_on: {{ ref('int_crm_stages__seen') }}
 {# Built after the unmapped-stage check on int_crm_stages__seen has passed. #}
 
@@ -5,13 +12,13 @@ with
 
 stage_changes as (
 
-    select * from {{ ref('int_deal_stage_changes__unioned') }}
+    select * from {{ ref('int_deal_stage_changes__unioned') }}{{ where_changed_deal() }}
 
 ),
 
 deals as (
 
-    select * from {{ ref('int_deals__unioned') }}
+    select * from {{ ref('int_deals__unioned') }}{{ where_changed_deal() }}
 
 ),
 

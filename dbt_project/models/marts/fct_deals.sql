@@ -1,8 +1,16 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
+
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__measured') }}
+    select * from {{ ref('int_deals__measured') }}{{ where_changed_deal() }}
 
 ),
 

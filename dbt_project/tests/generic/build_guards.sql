@@ -50,6 +50,15 @@
     where {{ column_name }} is null and not is_lost
 {% endtest %}
 
+{#- A key column: no null, no value twice (dbt's unique and not_null in one query, one
+    node instead of two on every night). -#}
+{% test primary_key(model, column_name) %}
+    select {{ column_name }}, count(*) as occurrences
+    from {{ model }}
+    group by {{ column_name }}
+    having count(*) > 1 or {{ column_name }} is null
+{% endtest %}
+
 {% test unique_combination(model, combination) %}
     select {{ combination | join(', ') }}, count(*) as occurrences
     from {{ model }}

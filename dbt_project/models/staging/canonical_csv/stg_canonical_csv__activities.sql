@@ -1,8 +1,18 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='activity_id',
+    replace_by='key',
+) }}
+
 with
 
 source as (
 
-    select * from {{ source('canonical_csv', 'canonical_csv__activities') }}
+    {{ raw_rows_of_new_keys(
+        source('canonical_csv', 'canonical_csv__activities'),
+        "_source_system || ':' || trim(activity_id)",
+    ) }}
 
 ),
 

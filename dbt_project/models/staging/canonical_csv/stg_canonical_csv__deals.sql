@@ -1,8 +1,18 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='key',
+) }}
+
 with
 
 source as (
 
-    select * from {{ source('canonical_csv', 'canonical_csv__deals') }}
+    {{ raw_rows_of_new_keys(
+        source('canonical_csv', 'canonical_csv__deals'),
+        "_source_system || ':' || trim(deal_id)",
+    ) }}
 
 ),
 

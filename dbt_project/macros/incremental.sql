@@ -1,0 +1,157 @@
+{#- Incremental nights (docs/incremental.md).
+
+    A night is incremental when night/build_state.py finds that the raw layer only grew
+    since the last build that passed (and nothing else it reads changed): it then passes
+    `changed_since_batch` (the last build's highest raw batch) and `previous_as_of`, and
+    no `--full-refresh`. Every other night is a full refresh.
+
+    On an incremental night:
+    - a staging model rebuilds the keys that have a raw row newer than
+      `changed_since_batch` (from all of those keys' raw rows) and replaces them (strategy
+      `replace` below, by its unique key); it logs the deals of the rows it removed and
+      wrote in `meta.changed_deals_log`;
+    - int_changed_deals turns that log into the deals whose downstream rows may change;
+    - every per-deal model rebuilds exactly those deals and replaces their rows;
+    - the marts that aggregate over all deals are rebuilt in full from those tables;
+    - the data tests of the big per-deal tables check the rows written tonight (their
+      `where` is `__changed_deals__` or `__new_rows__`, resolved in get_where_subquery).
+    Its marts equal a full refresh's: tests/test_incremental_night.py proves it. -#}
+
+{#- True while an incremental model is being replaced in part (see above). -#}
+{% macro incremental_night() -%}
+    {#- A unit test renders the model without a relation (`this`): never incremental. -#}
+    {%- if this is none or not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if var('changed_since_batch', none) is none -%}
+        {{ exceptions.raise_compiler_error("model " ~ this ~ " exists and the build is not a full refresh, but var 'changed_since_batch' is missing: pass it (night/build_state.py does) or --full-refresh") }}
+    {%- endif -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{#- The log of deals whose staged rows changed tonight (written by strategy `replace`). -#}
+{% macro changed_deals_log() -%}
+    meta.changed_deals_log
+{%- endmacro %}
+
+{#- on-run-start: an empty log for an incremental night (other commands: nothing). -#}
+{% macro reset_changed_deals_log() -%}
+    {%- if var('changed_since_batch', none) is not none -%}
+    create schema if not exists meta;
+    create table if not exists {{ changed_deals_log() }} (deal_id varchar);
+    delete from {{ changed_deals_log() }};
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The deals a per-deal model rebuilds tonight, as a relation (int_changed_deals). Outside
+    models' refs (a data test's filter), named as generate_schema_name places it. -#}
+{% macro changed_deals_relation() -%}
+    {{ generate_schema_name('intermediate', none) }}.int_changed_deals
+{%- endmacro %}
+
+{#- `where <column> in (tonight's changed deals)` on an incremental night, else nothing: the
+    input filter of a per-deal model. The model declares `-- depends_on:` int_changed_deals. -#}
+{% macro where_changed_deal(column='deal_id') -%}
+    {%- if incremental_night() %}
+    where {{ column }} in (select deal_id from {{ changed_deals_relation() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The raw rows a staging model rebuilds tonight: every raw row of a key (`key_expr`,
+    computed from the raw row as the model computes it) that has a row in a batch newer
+    than the last build. All rows outside an incremental night. -#}
+{% macro raw_rows_of_new_keys(relation, key_expr) -%}
+    {%- if incremental_night() -%}
+    select * from {{ relation }}
+    where {{ key_expr }} in (
+        select {{ key_expr }} from {{ relation }}
+        where _batch_id > {{ var('changed_since_batch') }}
+    )
+    {%- else -%}
+    select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Incremental strategy `replace`: a model's rows for tonight's keys are deleted and the
+    rebuilt ones inserted, in the model's transaction.
+
+    config `replace_by`:
+    - 'key' (staging): the rows whose unique key was rebuilt (every rebuilt key has rows:
+      a staging model keeps one row per key, or every group of its raw rows). The deals of
+      the removed and the written rows go to the changed-deals log.
+    - 'changed_deals' (per-deal models): the rows of every deal in int_changed_deals, and
+      of every deal the rebuild wrote (a model may widen the set, e.g. to a customer's
+      other deals), so a deal whose rows vanished tonight loses them. -#}
+{% macro get_incremental_replace_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set temp = arg_dict['temp_relation'] -%}
+    {%- set key = arg_dict['unique_key'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set replace_by = config.get('replace_by') -%}
+    {%- if not key or replace_by not in ('key', 'changed_deals') -%}
+        {{ exceptions.raise_compiler_error("strategy 'replace' needs unique_key and replace_by ('key' or 'changed_deals') on " ~ this) }}
+    {%- endif -%}
+    {%- if replace_by == 'key' %}
+    insert into {{ changed_deals_log() }} (deal_id)
+        select deal_id from {{ target }}
+        where {{ key }} in (select {{ key }} from {{ temp }})
+        union
+        select deal_id from {{ temp }};
+    delete from {{ target }}
+    where {{ key }} in (select {{ key }} from {{ temp }});
+    {%- else %}
+    delete from {{ target }}
+    where
+        deal_id in (select deal_id from {{ changed_deals_relation() }})
+        or {{ key }} in (select {{ key }} from {{ temp }});
+    {%- endif %}
+    insert into {{ target }} ({{ columns }})
+        select {{ columns }} from {{ temp }};
+{%- endmacro %}
+
+{#- On an incremental night a data test of a model replaced in part checks the rows
+    rebuilt tonight (the other deals' rows are those that passed last night): of the deals
+    in int_changed_deals for per-deal models, of the deals in the changed-deals log for
+    staging models. A test may say so itself with `where: "__changed_deals__"` or
+    `"__staged_deals__"` (the tests of the staging unions, views). Outside an incremental
+    night both select every row. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set incremental = var('changed_since_batch', none) is not none -%}
+    {%- if incremental and not where -%}
+        {%- set replace_by = replaced_in_part(relation) -%}
+        {%- if replace_by == 'changed_deals' -%}
+            {%- set where = '__changed_deals__' -%}
+        {%- elif replace_by == 'key' -%}
+            {%- set where = '__staged_deals__' -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if not where -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- if incremental -%}
+        {%- set where = where
+            | replace('__changed_deals__', 'deal_id in (select deal_id from ' ~ changed_deals_relation() ~ ')')
+            | replace('__staged_deals__', 'deal_id in (select deal_id from ' ~ changed_deals_log() ~ ')') -%}
+    {%- else -%}
+        {%- set where = where | replace('__changed_deals__', '1 = 1') | replace('__staged_deals__', '1 = 1') -%}
+    {%- endif -%}
+    {%- set filtered -%}
+        (select * from {{ relation }} where {{ where }}) dbt_subquery
+    {%- endset -%}
+    {{ return(filtered) }}
+{%- endmacro %}
+
+{#- The `replace_by` of the incremental model behind a relation (strategy `replace`), or
+    none. -#}
+{% macro replaced_in_part(relation) -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.resource_type == 'model' and node.alias == relation.identifier
+              and node.schema == relation.schema
+              and node.config.materialized == 'incremental'
+              and node.config.incremental_strategy == 'replace' -%}
+            {{ return(node.config.get('replace_by')) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
+{%- endmacro %}
