@@ -6,7 +6,10 @@ published one, written in the storage format of DuckDB 1.0 (BI drivers that bund
 DuckDB 1.x can open it), synced to disk, and renamed over the published file. A rename is
 atomic: a reader opens either the old file or the new one, never a half-written one, and a
 reader that already has the old file open keeps reading it. A night that fails before
-this step leaves yesterday's file in place.
+this step leaves yesterday's file in place. After an incremental build (docs/incremental.md)
+whose starting build is the published one, the new file is a copy of the published file
+with the rebuilt deals' rows of the per-deal marts replaced and the other marts copied
+whole: the same rows as a full copy, far less to write.
 
 A guard stands before the swap: a CRM export cut in half or an API token that lost
 permissions gives a plausible but wrong funnel, so tonight's marts are compared with the
