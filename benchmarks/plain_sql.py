@@ -25,7 +25,8 @@ def _profile_settings() -> dict[str, object]:
     """The DuckDB settings of the dbt profile (time zone, insertion order), so the plain
     SQL runs under the same session as dbt's models."""
     profile = yaml.safe_load(PROFILES.read_text(encoding="utf-8"))["crm_funnel"]
-    return profile["outputs"]["duckdb"].get("settings") or {}
+    output = profile["outputs"]["duckdb"]
+    return {**(output.get("config_options") or {}), **(output.get("settings") or {})}
 
 
 def plain_sql_build(warehouse: Path, target_dir: Path) -> dict[str, float]:
