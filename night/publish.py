@@ -104,7 +104,7 @@ def _publish(
         target = backfill
         target.parent.mkdir(parents=True, exist_ok=True)
         published_fingerprint = _published_info(target)[1]
-    fingerprint = _warehouse_fingerprint(config)
+    fingerprint, started_from = _warehouse_build(config)
     if not force and fingerprint is not None and fingerprint == published_fingerprint:
         log.info("%s already holds these marts (as of %s): publish skipped", target, as_of)
         return {
@@ -120,7 +120,7 @@ def _publish(
         not force
         and target == config.published_path
         and published_fingerprint is not None
-        and published_fingerprint == _warehouse_continued_from(config)
+        and published_fingerprint == started_from
     )
     # Tables are sets: BI queries order their results, and a mart written from DuckDB's
     # threads in any row order is written much faster than one sorted or in order.
@@ -336,20 +336,12 @@ def guard_crossings(before: dict, after: dict, guard: PublishGuard) -> list[str]
     return crossed
 
 
-def _warehouse_continued_from(config: PipelineConfig) -> str | None:
-    """The build the warehouse's last (incremental) build continued from, if any."""
+def _warehouse_build(config: PipelineConfig) -> tuple[str | None, str | None]:
+    """The fingerprint of the warehouse's last passed build and of the build it continued
+    from (an incremental one), None for what is not recorded."""
     con = duckdb.connect(str(config.warehouse_path), read_only=True)
     try:
-        return continued_from(con)
-    finally:
-        con.close()
-
-
-def _warehouse_fingerprint(config: PipelineConfig) -> str | None:
-    """The fingerprint of the warehouse's last passed build, if recorded."""
-    con = duckdb.connect(str(config.warehouse_path), read_only=True)
-    try:
-        return last_build(con)
+        return last_build(con), continued_from(con)
     finally:
         con.close()
 

@@ -38,13 +38,17 @@ def _canonical(root, landing):
     )
 
 
-def _open_deal(landing) -> tuple[str, str]:
-    """The first open deal of the sample, and its owner."""
+def land_sample(sample, landing) -> str:
+    """The sample's files in `landing`, plus an activity of its first open deal dated
+    2026-07-01 12:00 (between the two nights' as-of times); returns that deal's id."""
+    shutil.copytree(sample, landing)
     with (landing / "deals.csv").open(newline="") as f:
-        for row in csv.DictReader(f):
-            if row["status"] == "open":
-                return row["deal_id"], row["owner_id"]
-    raise AssertionError("the sample has no open deal")
+        deal = next(row for row in csv.DictReader(f) if row["status"] == "open")
+    (landing / "activities_future.csv").write_text(
+        "activity_id,deal_id,activity_type,occurred_at,owner_id\n"
+        f"AFUTURE1,{deal['deal_id']},meeting,2026-07-01T12:00:00Z,{deal['owner_id']}\n"
+    )
+    return deal["deal_id"]
 
 
 def _deal_ids(path, column="deal_id") -> set[str]:
@@ -61,12 +65,7 @@ def nights(sample, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("incremental")
     landing = root / "landing"
-    shutil.copytree(sample, landing)
-    future_deal, owner = _open_deal(landing)
-    (landing / "activities_future.csv").write_text(
-        "activity_id,deal_id,activity_type,occurred_at,owner_id\n"
-        f"AFUTURE1,{future_deal},meeting,2026-07-01T12:00:00Z,{owner}\n"
-    )
+    future_deal = land_sample(sample, landing)
     config = _canonical(root / "incremental", landing)
     first = run_night(as_of=parse_as_of(NIGHT_1), run_id="n1", config=config)
     con = duckdb.connect(str(config.warehouse_path), read_only=True)

@@ -5,11 +5,9 @@ same on DuckDB, with the data described there)."""
 
 from __future__ import annotations
 
-import shutil
-
 import duckdb
 import pytest
-from test_incremental_night import NIGHT_1, NIGHT_2, PER_DEAL, _canonical, _open_deal
+from test_incremental_night import NIGHT_1, NIGHT_2, PER_DEAL, _canonical, land_sample
 
 from pg_cluster import PgCluster, copy_raw_to_postgres, pg_bin
 
@@ -52,12 +50,7 @@ def databases(sample, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("incremental_pg")
     landing = root / "landing"
-    shutil.copytree(sample, landing)
-    deal, owner = _open_deal(landing)
-    (landing / "activities_future.csv").write_text(
-        "activity_id,deal_id,activity_type,occurred_at,owner_id\n"
-        f"AFUTURE1,{deal},meeting,2026-07-01T12:00:00Z,{owner}\n"
-    )
+    land_sample(sample, landing)
     config = _canonical(root / "duckdb", landing)
     cluster = PgCluster(bin_dir).start()
     try:
