@@ -122,6 +122,8 @@ def _publish(
         and published_fingerprint is not None
         and published_fingerprint == started_from
     )
+    per_deal = (per_deal_marts(config) if in_part else None) or set()
+    in_part = in_part and bool(per_deal)
     # Tables are sets: BI queries order their results, and a mart written from DuckDB's
     # threads in any row order is written much faster than one sorted or in order.
     con = duckdb.connect(config={"preserve_insertion_order": False})
@@ -139,10 +141,10 @@ def _publish(
             if not in_part:  # the marts are not the same tables: a whole copy after all
                 con.execute("detach published")
                 tmp.unlink()
+                per_deal = set()
         if not in_part:
             con.execute(f"attach '{tmp}' as published (storage_version '{STORAGE_VERSION}')")
             con.execute(f"create schema published.{MARTS_SCHEMA}")
-        per_deal = per_deal_marts(config) if in_part else set()
         counts = {}
         for table in tables:
             if table in per_deal:

@@ -133,12 +133,14 @@ def build(
     )
 
 
-def per_deal_marts(config: PipelineConfig, *, target: str = "duckdb") -> set[str]:
+def per_deal_marts(config: PipelineConfig, *, target: str = "duckdb") -> set[str] | None:
     """The marts an incremental build replaces per deal (strategy `replace` by
-    int_changed_deals, macros/incremental.sql), from the last command's manifest."""
-    manifest = json.loads(
-        (config.state_dir / f"dbt_target_{target}" / "manifest.json").read_text(encoding="utf-8")
-    )
+    int_changed_deals, macros/incremental.sql), from the last command's manifest; None
+    without one."""
+    path = config.state_dir / f"dbt_target_{target}" / "manifest.json"
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
     return {
         node["alias"]
         for node in manifest["nodes"].values()

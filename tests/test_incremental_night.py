@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -176,3 +178,24 @@ def test_the_published_file_equals_the_full_refresh(nights):
         assert _rows(config.published_path, "marts", table) == _rows(
             reference.published_path, "marts", table
         ), table
+
+
+def test_the_file_published_in_part_opens_in_duckdb_1_x(nights):
+    """The copy written in place keeps DuckDB 1.0's storage format (BI drivers bundling
+    DuckDB 1.x read it), as a whole copy does (tests/test_golden_duckdb.py)."""
+    python = Path(__file__).resolve().parents[1] / ".venv-bi" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("no .venv-bi (DuckDB 1.1): `make test` creates it")
+    script = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(duckdb.__version__, con.execute('select count(*) from marts.fct_deals')"
+        ".fetchall()[0][0])"
+    )
+    out = subprocess.run(
+        [str(python), "-c", script, str(nights["config"].published_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    deals = len(_rows(nights["reference"].published_path, "marts", "fct_deals"))
+    assert out == ["1.1.3", str(deals)]
