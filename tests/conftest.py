@@ -39,7 +39,9 @@ def write_golden_config(root: Path, *, landing: Path | None = None, **reference:
     lines = [
         "reporting_currency: EUR",
         "warehouse:",
-        f"  path: {root / 'warehouse' / 'warehouse.duckdb'}",
+        # "wh", as every test's warehouse: dbt parses the project once per database name
+        # and target in a test process (night.transform._manifest).
+        f"  path: {root / 'warehouse' / 'wh.duckdb'}",
         f"  publish_dir: {root / 'published'}",
         "reference:",
         *[f"  {name}: {path}" for name, path in refs.items()],

@@ -90,6 +90,15 @@ class PgCluster:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def drop_database(self, name: str) -> None:
+        import psycopg2
+
+        con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres")
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute(f'drop database "{name}" with (force)')
+        con.close()
+
     def create_database(self, name: str) -> None:
         import psycopg2
 

@@ -49,7 +49,7 @@ def write_config(root: Path, fmt: dict | None) -> PipelineConfig:
         source["format"] = fmt
     config = {
         "reporting_currency": "EUR",
-        "warehouse": {"path": "warehouse.duckdb", "publish_dir": "published"},
+        "warehouse": {"path": "wh.duckdb", "publish_dir": "published"},
         "sources": [source],
     }
     path = root / "pipeline.yml"

@@ -13,6 +13,8 @@ from pg_cluster import PgCluster, copy_raw_to_postgres, pg_bin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow(seconds=20)]
 
+DB = "warehouse"
+
 TABLES = (
     *(f"intermediate.{table}" for table in PER_DEAL),
     "marts.fct_deals",
@@ -34,8 +36,8 @@ TABLES = (
 
 @pytest.fixture(scope="module")
 def databases(sample, tmp_path_factory):
-    """Database `incremental` (night 1 in full, night 2 incremental) and `full` (night 2 in
-    full); yields a function reading a table's rows from either, and the changed deals."""
+    """Night 1 in full then night 2 incremental, and night 2 in full in a new database:
+    every compared table's rows from each, and the number of deals."""
     bin_dir = pg_bin()
     if bin_dir is None:
         pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql (Debian: postgresql)")
@@ -54,15 +56,16 @@ def databases(sample, tmp_path_factory):
     config = _canonical(root / "duckdb", landing)
     cluster = PgCluster(bin_dir).start()
     try:
-        dsn = {"host": "127.0.0.1", "port": cluster.port, "user": cluster.user}
+        # One database name (as the other PostgreSQL tests): dbt parses the project once per
+        # target and database in a test process.
+        dsn = {"host": "127.0.0.1", "port": cluster.port, "user": cluster.user, "dbname": DB}
 
-        def build(dbname, as_of, incremental=None):
+        def build(as_of, incremental=None):
+            full = () if incremental else ("--full-refresh",)
             transform.dbt_command(
                 config,
                 parse_as_of(as_of),
-                transform.NIGHT_BUILD
-                if incremental
-                else (*transform.NIGHT_BUILD, "--full-refresh"),
+                (*transform.NIGHT_BUILD, *full),
                 target="postgres",
                 staged_types=["canonical_csv"],
                 extra_vars=incremental.dbt_vars() if incremental else None,
@@ -70,9 +73,22 @@ def databases(sample, tmp_path_factory):
                     "CRM_PG_HOST": "127.0.0.1",
                     "CRM_PG_PORT": str(cluster.port),
                     "CRM_PG_USER": cluster.user,
-                    "CRM_PG_DBNAME": dbname,
+                    "CRM_PG_DBNAME": DB,
                 },
             )
+
+        def tables():
+            pg = psycopg2.connect(**dsn)
+            try:
+                with pg.cursor() as cur:
+                    found = {}
+                    for table in (*TABLES, "intermediate.int_changed_deals"):
+                        cur.execute(f"select * from {table}")
+                        rows = cur.fetchall()
+                        found[table] = sorted(rows, key=lambda r: [(v is None, str(v)) for v in r])
+                    return found
+            finally:
+                pg.close()
 
         # night 1: landed in DuckDB, copied, built in full
         extract_source("demo_crm", as_of=parse_as_of(NIGHT_1), config=config)
@@ -80,48 +96,39 @@ def databases(sample, tmp_path_factory):
         load_reference(con, config)
         last_batch = con.execute("select max(batch_id) from raw._batches").fetchall()[0][0]
         con.close()
-        cluster.create_database("incremental")
-        copy_raw_to_postgres(config.warehouse_path, {**dsn, "dbname": "incremental"})
-        build("incremental", NIGHT_1)
+        cluster.create_database(DB)
+        copy_raw_to_postgres(config.warehouse_path, dsn)
+        build(NIGHT_1)
         # night 2: the changes landed, the raw layer copied again, built incrementally
         write_changes(landing, landing, fraction=0.1, night="20260701", since="2026-07-01")
         extract_source("demo_crm", as_of=parse_as_of(NIGHT_2), config=config)
-        copy_raw_to_postgres(
-            config.warehouse_path, {**dsn, "dbname": "incremental"}, schemas=("raw",)
-        )
+        copy_raw_to_postgres(config.warehouse_path, dsn, schemas=("raw",))
         plan = IncrementalPlan(changed_since_batch=last_batch, previous_as_of="2026-07-01 00:00:00")
-        build("incremental", NIGHT_2, plan)
-        # the reference: night 2's data built in full
-        cluster.create_database("full")
-        copy_raw_to_postgres(config.warehouse_path, {**dsn, "dbname": "full"})
-        build("full", NIGHT_2)
-
-        def rows(dbname, table):
-            pg = psycopg2.connect(**dsn, dbname=dbname)
-            try:
-                with pg.cursor() as cur:
-                    cur.execute(f"select * from {table}")
-                    return sorted(cur.fetchall(), key=lambda r: [(v is None, str(v)) for v in r])
-            finally:
-                pg.close()
-
+        build(NIGHT_2, plan)
+        incremental = tables()
+        # the reference: night 2's data built in full, in a new database of the same name
+        cluster.drop_database(DB)
+        cluster.create_database(DB)
+        copy_raw_to_postgres(config.warehouse_path, dsn)
+        build(NIGHT_2)
+        full = tables()
         deals = duckdb.connect(str(config.warehouse_path), read_only=True)
         total = deals.sql("select count(distinct trim(deal_id)) from raw.canonical_csv__deals")
-        yield rows, total.fetchall()[0][0]
+        yield {"incremental": incremental, "full": full}, total.fetchall()[0][0]
         deals.close()
     finally:
         cluster.stop()
 
 
 def test_postgres_rebuilt_a_few_deals(databases):
-    rows, total = databases
-    changed = rows("incremental", "intermediate.int_changed_deals")
+    built, total = databases
+    changed = built["incremental"]["intermediate.int_changed_deals"]
     assert 30 < len(changed) < 0.25 * total
 
 
 @pytest.mark.parametrize("table", TABLES)
 def test_postgres_incremental_table_equals_the_full_build(databases, table):
-    rows, _ = databases
-    full = rows("full", table)
-    assert rows("incremental", table) == full
+    built, _ = databases
+    full = built["full"][table]
+    assert built["incremental"][table] == full
     assert full

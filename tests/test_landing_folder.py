@@ -58,7 +58,7 @@ def make_config(root: Path, *, archive: bool, settle_seconds: int = 0) -> Pipeli
     path = root / "pipeline.yml"
     path.write_text(
         "reporting_currency: EUR\n"
-        "warehouse: {path: warehouse.duckdb, publish_dir: published}\n"
+        "warehouse: {path: wh.duckdb, publish_dir: published}\n"
         "sources:\n"
         f"  - {{name: {SOURCE}, type: canonical_csv, landing_dir: landing,\n"
         f"     archive: {str(archive).lower()}, settle_seconds: {settle_seconds}}}\n"
