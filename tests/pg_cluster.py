@@ -91,21 +91,19 @@ class PgCluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def drop_database(self, name: str) -> None:
-        import psycopg2
-
-        con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres")
-        con.autocommit = True
-        with con.cursor() as cur:
-            cur.execute(f'drop database "{name}" with (force)')
-        con.close()
+        self._admin(f'drop database "{name}" with (force)')
 
     def create_database(self, name: str) -> None:
+        self._admin(f'create database "{name}"')
+
+    def _admin(self, sql: str) -> None:
+        """One statement outside a transaction, on the maintenance database."""
         import psycopg2
 
         con = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, dbname="postgres")
         con.autocommit = True
         with con.cursor() as cur:
-            cur.execute(f'create database "{name}"')
+            cur.execute(sql)
         con.close()
 
 
