@@ -13,8 +13,8 @@
     - int_changed_deals turns that log into the deals whose downstream rows may change;
     - every per-deal model rebuilds exactly those deals and replaces their rows;
     - the marts that aggregate over all deals are rebuilt in full from those tables;
-    - the data tests of the big per-deal tables check the rows written tonight (their
-      `where` is `__changed_deals__` or `__new_rows__`, resolved in get_where_subquery).
+    - the data tests of the models replaced in part check the rows rebuilt tonight, and
+      those of the staging unions the deals staged tonight (get_where_subquery below).
     Its marts equal a full refresh's: tests/test_incremental_night.py proves it. -#}
 
 {#- True while an incremental model is being replaced in part (see above). -#}
