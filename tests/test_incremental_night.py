@@ -117,24 +117,56 @@ def test_the_second_night_is_incremental_and_publishes_in_part(nights):
 
 
 def test_it_rebuilds_the_changed_deals_and_no_others(nights):
-    """int_changed_deals: every deal of tonight's files, the deal the future activity
-    touched, the deals moved activities left; and far fewer than all the deals."""
+    """int_changed_deals is exactly: every deal of tonight's files, the deal the future
+    activity touched, the deals moved activities left, and, for each of those won last
+    night or now, every won deal of its customer then and now (docs/incremental.md),
+    worked out here from the files alone."""
     landing = nights["landing"]
-    delivered = (
-        _deal_ids(landing / "deals_20260701.csv")
+    before = _deals(landing / "deals.csv")
+    after = {**before, **_deals(landing / "deals_20260701.csv")}
+    earlier_activities = {}
+    for name in ("activities.csv", "activities_future.csv"):
+        with (landing / name).open(newline="") as f:
+            earlier_activities |= {r["activity_id"]: r["deal_id"] for r in csv.DictReader(f)}
+    with (landing / "activities_20260701.csv").open(newline="") as f:
+        tonight = list(csv.DictReader(f))
+    left = {
+        earlier_activities[a["activity_id"]]
+        for a in tonight
+        if a["activity_id"] in earlier_activities
+    }
+    changed = (
+        set(_deals(landing / "deals_20260701.csv"))
         | _deal_ids(landing / "deal_stage_history_20260701.csv")
-        | _deal_ids(landing / "activities_20260701.csv")
+        | {a["deal_id"] for a in tonight}
+        | left
         | {nights["future_deal"]}
     )
+    customers = {
+        _customer(deals[d], d)
+        for deals in (before, after)
+        for d in changed
+        if d in deals and deals[d]["status"] == "won"
+    }
+    expected = changed | {
+        d for d, row in after.items() if row["status"] == "won" and _customer(row, d) in customers
+    }
     rebuilt = {
         row[0].removeprefix("demo_crm:")
         for row in _rows(nights["config"].warehouse_path, "intermediate", "int_changed_deals")
     }
-    assert delivered <= rebuilt
-    # the others: moved activities' former deals and the won deals of customers whose
-    # first win may have moved
-    assert len(rebuilt - delivered) <= 25
-    assert len(rebuilt) < 0.25 * len(_rows(nights["config"].warehouse_path, "marts", "fct_deals"))
+    assert left - {a["deal_id"] for a in tonight}  # an activity left a deal not in the files
+    assert rebuilt == expected
+    assert len(rebuilt) < 0.25 * len(after)
+
+
+def _deals(path) -> dict[str, dict]:
+    with path.open(newline="") as f:
+        return {row["deal_id"]: row for row in csv.DictReader(f)}
+
+
+def _customer(row, deal_id) -> str:
+    return row["company_id"] or f"deal:{deal_id}"
 
 
 def test_the_as_of_move_counts_the_activity_that_came_due(nights):
