@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import duckdb
 
@@ -48,19 +49,8 @@ class IncrementalPlan:
         }
 
 
-def build_fingerprint(
-    con: duckdb.DuckDBPyConnection,
-    config: PipelineConfig,
-    *,
-    as_of: str,
-    project: str,
-    target: str = "duckdb",
-) -> str:
-    """A digest of everything a build reads; equal digests give equal marts."""
-    return fingerprint_of(build_state(con, config, as_of=as_of, project=project, target=target))
-
-
 def fingerprint_of(state: dict) -> str:
+    """A digest of everything a build reads (build_state); equal digests give equal marts."""
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 
@@ -158,19 +148,17 @@ def incremental_plan(
     return IncrementalPlan(changed_since_batch=since, previous_as_of=previous["as_of"]), ""
 
 
-def last_build(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The fingerprint of the last build that passed, if its marts are still there."""
-    row = _last_build_row(con)
-    return row[0] if row else None
+class LastBuild(NamedTuple):
+    """The record of the last build that passed: its fingerprint, its state (None in a
+    record of an older layout) and the build it continued from (an incremental one)."""
+
+    fingerprint: str
+    state: dict | None
+    continued_from: str | None
 
 
-def last_build_state(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The state (build_state) of the last build that passed, if its marts are still there."""
-    row = _last_build_row(con)
-    return json.loads(row[1]) if row and row[1] else None
-
-
-def _last_build_row(con: duckdb.DuckDBPyConnection) -> tuple | None:
+def last_build(con: duckdb.DuckDBPyConnection) -> LastBuild | None:
+    """The last build that passed, if its marts are still there."""
     exists = con.execute(
         """select count(*) from information_schema.tables
            where table_schema = ? and table_name = 'last_build'""",
@@ -193,7 +181,10 @@ def _last_build_row(con: duckdb.DuckDBPyConnection) -> tuple | None:
         name if name in columns else "null" for name in ("fingerprint", "state", "continued_from")
     )
     row = con.execute(f"select {picked} from {TABLE}").fetchall()
-    return row[0] if row and marts else None
+    if not row or not marts:
+        return None
+    fingerprint, state, started_from = row[0]
+    return LastBuild(fingerprint, json.loads(state) if state else None, started_from)
 
 
 def forget_build(con: duckdb.DuckDBPyConnection) -> None:
@@ -225,9 +216,3 @@ def record_build(
             continued_from,
         ],
     )
-
-
-def continued_from(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The fingerprint of the build the last (incremental) build continued from, if any."""
-    row = _last_build_row(con)
-    return row[2] if row else None

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from night.build_state import continued_from, last_build
+from night.build_state import last_build
 from night.config import PipelineConfig, PublishGuard
 from night.transform import format_as_of, per_deal_marts
 
@@ -343,9 +343,10 @@ def _warehouse_build(config: PipelineConfig) -> tuple[str | None, str | None]:
     from (an incremental one), None for what is not recorded."""
     con = duckdb.connect(str(config.warehouse_path), read_only=True)
     try:
-        return last_build(con), continued_from(con)
+        last = last_build(con)
     finally:
         con.close()
+    return (last.fingerprint, last.continued_from) if last else (None, None)
 
 
 def _published_info(target: Path) -> tuple[str | None, str | None]:

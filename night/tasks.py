@@ -18,7 +18,6 @@ from night.build_state import (
     forget_build,
     incremental_plan,
     last_build,
-    last_build_state,
     record_build,
 )
 from night.config import PipelineConfig, load_config
@@ -99,8 +98,9 @@ def build_marts(
     try:
         ensure_raw_schema(con, all_raw_objects())
         state = build_state(con, config, as_of=as_of_text, project=transform.project_fingerprint())
-        previous = last_build_state(con)
-        if not full_refresh and last_build(con) == fingerprint_of(state):
+        last = last_build(con)
+        previous = last.state if last else None
+        if not full_refresh and last and last.fingerprint == fingerprint_of(state):
             log.info("nothing changed since the last build (as of %s): build skipped", as_of_text)
             return {"as_of": as_of_text, "built": False}
         plan, why_full = (
@@ -129,7 +129,7 @@ def build_marts(
             con,
             state,
             built_at=datetime.now(UTC),
-            continued_from=fingerprint_of(previous) if plan is not None else None,
+            continued_from=last.fingerprint if plan is not None else None,
         )
     finally:
         con.close()
