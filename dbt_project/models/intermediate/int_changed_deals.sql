@@ -56,19 +56,30 @@ deals as (
 
 ),
 
+candidates as (
+
+    -- Each deal's customer as last night's build had it and as it is now.
+    select
+        deal_id,
+        status,
+        customer_id
+    from {{ previous }}
+    union all
+    select
+        deal_id,
+        status,
+        customer_id
+    from deals
+
+),
+
 customers as (
 
-    select previous_deals.customer_id
-    from {{ previous }} as previous_deals
+    select candidates.customer_id
+    from candidates
     where
-        previous_deals.status = 'won'
-        and previous_deals.deal_id in (select changed.deal_id from changed)
-    union
-    select deals.customer_id
-    from deals
-    where
-        deals.status = 'won'
-        and deals.deal_id in (select changed.deal_id from changed)
+        candidates.status = 'won'
+        and candidates.deal_id in (select changed.deal_id from changed)
 
 ),
 
