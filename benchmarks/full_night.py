@@ -55,12 +55,7 @@ def main() -> int:
     timings, peaks = {}, {}
 
     def phase(name, run):
-        _reset_peak()
-        t = time.perf_counter()
-        result = run()
-        timings[name] = time.perf_counter() - t
-        peaks[name] = _peak_mib()
-        return result
+        return _phase(name, run, timings, peaks)
 
     counts = phase(
         "generate sample data", lambda: generate(root / "landing" / "demo_crm", args.deals, seed=42)
@@ -139,11 +134,7 @@ def _incremental_night(config, root: Path, as_of, fraction: float, *, full_night
             ),
         ),
     ):
-        _reset_peak()
-        t = time.perf_counter()
-        result = run()
-        times[name] = time.perf_counter() - t
-        rss[name] = _peak_mib()
+        result = _phase(name, run, times, rss)
         if name == "dbt build" and not result.get("incremental"):
             print(f"  (not incremental: {result.get('full_because')})")
     total = sum(times.values())
@@ -154,6 +145,16 @@ def _incremental_night(config, root: Path, as_of, fraction: float, *, full_night
     for name in times:
         print(f"  {name:<28}{times[name]:8.1f} s{rss[name]:8.0f} MiB")
     print(f"  {'night':<28}{total:8.1f} s = {total / full_night:.1%} of the full night")
+
+
+def _phase(name: str, run, timings: dict, peaks: dict):
+    """Run one phase; record its wall time and its own peak RSS under `name`."""
+    _reset_peak()
+    t = time.perf_counter()
+    result = run()
+    timings[name] = time.perf_counter() - t
+    peaks[name] = _peak_mib()
+    return result
 
 
 def _reset_peak() -> None:
