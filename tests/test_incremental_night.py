@@ -236,3 +236,18 @@ def test_the_file_published_in_part_opens_in_duckdb_1_x(nights):
     ).stdout.split()
     deals = len(_rows(nights["reference"].published_path, "marts", "fct_deals"))
     assert out == ["1.1.3", str(deals)]
+
+
+def test_the_tests_of_models_replaced_in_part_checked_tonights_rows(nights):
+    """On the incremental night a per-deal model's data test reads the deals rebuilt
+    tonight, a staging model's the deals staged tonight, a table rebuilt in full every
+    row (macros/incremental.sql, get_where_subquery)."""
+    run = nights["config"].state_dir / "dbt_target_duckdb" / "run" / "crm_funnel" / "models"
+    tests = run / "intermediate" / "_intermediate__models.yml"
+    staging = run / "staging" / "canonical_csv" / "_canonical_csv__models.yml"
+    per_deal = (tests / "primary_key_int_deals__measured_deal_id.sql").read_text()
+    staged = (staging / "primary_key_stg_canonical_csv__activities_activity_id.sql").read_text()
+    full = (tests / "primary_key_int_months_month.sql").read_text()
+    assert "deal_id in (select deal_id from intermediate.int_changed_deals)" in per_deal
+    assert "deal_id in (select deal_id from meta.changed_deals_log)" in staged
+    assert "changed_deals" not in full

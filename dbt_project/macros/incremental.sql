@@ -119,7 +119,7 @@
     {%- set where = config.get('where', '') -%}
     {%- set incremental = var('changed_since_batch', none) is not none -%}
     {%- if incremental and not where -%}
-        {%- set replace_by = replaced_in_part(relation) -%}
+        {%- set replace_by = replaced_in_part() -%}
         {%- if replace_by == 'changed_deals' -%}
             {%- set where = '__changed_deals__' -%}
         {%- elif replace_by == 'key' -%}
@@ -142,16 +142,13 @@
     {{ return(filtered) }}
 {%- endmacro %}
 
-{#- The `replace_by` of the incremental model behind a relation (strategy `replace`), or
-    none. -#}
-{% macro replaced_in_part(relation) -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and node.alias == relation.identifier
-              and node.schema == relation.schema
-              and node.config.materialized == 'incremental'
-              and node.config.incremental_strategy == 'replace' -%}
-            {{ return(node.config.get('replace_by')) }}
-        {%- endif -%}
-    {%- endfor -%}
+{#- The `replace_by` of the incremental model the data test being compiled is attached to
+    (strategy `replace`), or none. -#}
+{% macro replaced_in_part() -%}
+    {%- set node = graph.nodes.get(model.get('attached_node') or '') -%}
+    {%- if node and node.config.materialized == 'incremental'
+          and node.config.incremental_strategy == 'replace' -%}
+        {{ return(node.config.get('replace_by')) }}
+    {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}
