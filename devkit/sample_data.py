@@ -1230,16 +1230,16 @@ def write_changes(
                     won_stage.setdefault(pipeline, stage)
                 elif status == "lost":
                     lost_stage.setdefault(pipeline, stage)
+    # Each pipeline's first stage: the first history row of its first deal in the files.
+    pipelines = {row[2] for row in deals.values()}
     for path in sorted(landing_dir.rglob("deal_stage_history*.csv")):
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             next(reader)
-            seen_first: set[str] = set()
             for deal_id, stage, _ in reader:
-                if deal_id not in seen_first and deal_id in deals:
-                    seen_first.add(deal_id)
+                if deal_id in deals:
                     first_stage.setdefault(deals[deal_id][2], stage)
-                if len(first_stage) == len(won_stage):
+                if first_stage.keys() >= pipelines:
                     break
     activities: list[list[str]] = []
     for path in sorted(landing_dir.rglob("activities*.csv")):
