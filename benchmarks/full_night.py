@@ -27,6 +27,7 @@ from plain_sql import plain_sql_build
 from devkit.sample_data import generate, write_changes
 from night.config import load_config
 from night.tasks import build_marts, extract_source, parse_as_of, publish_marts
+from night.transform import write_compiled_manifest
 
 CONFIG = """reporting_currency: USD
 warehouse:
@@ -69,6 +70,7 @@ def main() -> int:
     )
 
     # The lower bound: the same compiled SQL (models, then data tests) as plain statements.
+    write_compiled_manifest(config)
     plain = phase(
         "plain SQL (same models+tests)",
         lambda: plain_sql_build(config.warehouse_path, config.state_dir / "dbt_target_duckdb"),

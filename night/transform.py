@@ -33,12 +33,18 @@ TAIL_LINES = 80
 # A night builds and tests the data; the unit tests of the SQL logic do not depend on it
 # and run once in the test suite (tests/test_dbt_unit_tests.py).
 NIGHT_BUILD = ("build", "--exclude-resource-type", "unit_test")
+# A build rewrites no manifest.json: the parse that every process starts with wrote it
+# (configs, descriptions: what publish reads), and a rewrite costs ~0.3 s a build. The
+# run results are still written (_write_artifacts); write_compiled_manifest writes the
+# manifest with the build's compiled SQL for a tool that wants it.
+NO_MANIFEST_WRITE = "--no-write-json"
 _PROJECT_FOLDERS = ("models", "macros", "tests")
 
 # One dbt invocation at a time per process: dbt's flags and event manager are global.
 _LOCK = threading.Lock()
 _MANIFESTS: dict[tuple[str, ...], Any] = {}
 _KEEP_MANIFESTS = 4
+_MANIFEST_WRITTEN: dict[Path, Any] = {}  # target folder -> the manifest last written there
 
 
 class DbtError(CommandError):
@@ -99,10 +105,12 @@ def dbt_command(
     command = [*args, *project]
     if staged_types is not None:
         # The parsed project knows every type's refs; this command renders the unions of
-        # these types only and leaves the other types' staging models and tests out.
+        # these types only and leaves the other types' staging models and tests out
+        # (selected by their folder's fqn: a `path:` selector globs and compares paths of
+        # every node, ~0.25 s a command).
         command += [
             "--exclude",
-            *(f"path:models/staging/{t}" for t in sorted(SOURCE_TYPES) if t not in staged_types),
+            *(f"fqn:staging.{t}" for t in sorted(SOURCE_TYPES) if t not in staged_types),
         ]
         command += ["--vars", json.dumps({**dbt_vars, "staged_source_types": list(staged_types)})]
     else:
@@ -111,6 +119,8 @@ def dbt_command(
     with _LOCK, _environment(env):
         manifest = _manifest(target, env, project)
         lines, result = _invoke(command, manifest)
+    if NO_MANIFEST_WRITE in command:
+        _write_artifacts(manifest, result, Path(env["DBT_TARGET_PATH"]))
     if not result.success:
         detail = lines[-TAIL_LINES:]
         if result.exception is not None:
@@ -127,7 +137,7 @@ def build(
     dbt_command(
         config,
         as_of,
-        NIGHT_BUILD if incremental else (*NIGHT_BUILD, "--full-refresh"),
+        (*NIGHT_BUILD, NO_MANIFEST_WRITE, *(() if incremental else ("--full-refresh",))),
         staged_types=sorted({source.type for source in config.sources}),
         extra_vars=incremental.dbt_vars() if incremental else None,
     )
@@ -157,10 +167,8 @@ def _manifest(target: str, env: dict[str, str], common: list[str]) -> Any:
     Parsed without the run's vars (dbt_project.yml's defaults): they are rendered when a
     node is compiled, and a parse that took them would be redone by every night with a new
     as-of instead of reusing the partial parse."""
-    database = env.get("CRM_PG_DBNAME", "") if target != "duckdb" else ""
-    database = database or Path(env["CRM_WAREHOUSE_PATH"]).stem
-    fingerprint = project_fingerprint()
-    key = (target, database, fingerprint)
+    key = _manifest_key(target, env)
+    fingerprint = key[2]
     if key not in _MANIFESTS:
         lines, result = _invoke(["parse", *common], None)
         if not result.success:
@@ -173,7 +181,28 @@ def _manifest(target: str, env: dict[str, str], common: list[str]) -> Any:
         while len(_MANIFESTS) >= _KEEP_MANIFESTS:
             del _MANIFESTS[next(iter(_MANIFESTS))]  # the oldest
         _MANIFESTS[key] = result.result
+        _MANIFEST_WRITTEN[Path(env["DBT_TARGET_PATH"])] = result.result  # the parse wrote it
     return _MANIFESTS[key]
+
+
+def _manifest_key(target: str, env: dict[str, str]) -> tuple[str, str, str]:
+    database = env.get("CRM_PG_DBNAME", "") if target != "duckdb" else ""
+    database = database or Path(env["CRM_WAREHOUSE_PATH"]).stem
+    return (target, database, project_fingerprint())
+
+
+def write_compiled_manifest(config: PipelineConfig) -> Path:
+    """The DuckDB target's manifest.json from this process's parse, with the SQL its last
+    build compiled (a night's build writes none: NO_MANIFEST_WRITE), for a tool reading
+    compiled SQL (benchmarks/plain_sql.py). KeyError when this process built nothing."""
+    from dbt.parser.manifest import write_manifest
+
+    env = dbt_env(config)
+    manifest = _MANIFESTS[_manifest_key("duckdb", env)]
+    target_path = Path(env["DBT_TARGET_PATH"])
+    write_manifest(manifest, str(target_path))
+    _MANIFEST_WRITTEN[target_path] = manifest
+    return target_path / "manifest.json"
 
 
 def _invoke(args: list[str], manifest: Any) -> tuple[list[str], Any]:
@@ -191,6 +220,21 @@ def _invoke(args: list[str], manifest: Any) -> tuple[list[str], Any]:
     finally:
         _release_duckdb()
     return lines, result
+
+
+def _write_artifacts(manifest: Any, result: Any, target_path: Path) -> None:
+    """What dbt writes into the target folder, for a command run without its JSON: the
+    run results, and the manifest when this folder has none of this process's parse
+    (a process building several warehouses parses once, in the first one's folder)."""
+    target_path.mkdir(parents=True, exist_ok=True)
+    if hasattr(result.result, "write"):
+        result.result.write(str(target_path / "run_results.json"))
+    manifest_file = target_path / "manifest.json"
+    if _MANIFEST_WRITTEN.get(target_path) is not manifest or not manifest_file.exists():
+        from dbt.parser.manifest import write_manifest
+
+        write_manifest(manifest, str(target_path))
+        _MANIFEST_WRITTEN[target_path] = manifest
 
 
 def _release_duckdb() -> None:

@@ -46,6 +46,8 @@ class SampleDataset:
         read for stages the data alone does not describe; table `stage_mapping`."""
         self.folder = Path(folder)
         self._lock = threading.Lock()
+        self._version = 0  # bumped by every change: what grouped() read is then stale
+        self._grouped: dict[tuple[str, str, str], tuple[int, dict[Any, list[dict]]]] = {}
         self._con = duckdb.connect()
         for table, name in TABLES.items():
             path = self.folder / name
@@ -88,6 +90,23 @@ class SampleDataset:
             names = [d[0] for d in rel.description]
             return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
+    def grouped(self, table: str, key: str, order_by: str = "seq") -> dict[Any, list[dict]]:
+        """Every row of `table` (as dicts, in `order_by` order) by its `key` column, read
+        once per version of the data: a fake serving one deal's records per request looks
+        them up here instead of running a query for each request. Callers must not change
+        the rows."""
+        with self._lock:
+            cached = self._grouped.get((table, key, order_by))
+            if cached is None or cached[0] != self._version:
+                rel = self._con.execute(f"select * from {table} order by {order_by}")
+                names = [d[0] for d in rel.description]
+                groups: dict[Any, list[dict]] = {}
+                for values in rel.fetchall():
+                    row = dict(zip(names, values, strict=True))
+                    groups.setdefault(row[key], []).append(row)
+                cached = self._grouped[(table, key, order_by)] = (self._version, groups)
+            return cached[1]
+
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.rows(sql, params)
         return next(iter(rows[0].values())) if rows else None
@@ -99,6 +118,7 @@ class SampleDataset:
         fields = {**fields, "updated_at": _iso(at)}
         assignments = ", ".join(f'"{k}" = ?' for k in fields)
         with self._lock:
+            self._version += 1
             self._con.execute(
                 f"update deals set {assignments} where deal_id = ?", [*fields.values(), deal_id]
             )
@@ -108,6 +128,7 @@ class SampleDataset:
         closed_at = _iso(at) if status in ("won", "lost") else None
         self.update_deal(deal_id, at=at, stage=stage, status=status, closed_at=closed_at)
         with self._lock:
+            self._version += 1
             seq = self._con.execute("select max(seq) + 1 from stage_history").fetchall()[0][0]
             self._con.execute(
                 "insert into stage_history values (?, ?, ?, ?)", [deal_id, stage, _iso(at), seq]
@@ -116,6 +137,7 @@ class SampleDataset:
     def add_deal(self, row: dict[str, str | None], *, at: datetime) -> None:
         """Create a deal (canonical columns) with its first stage change at `at`."""
         with self._lock:
+            self._version += 1
             seq = self._con.execute("select max(seq) + 1 from deals").fetchall()[0][0]
             columns = [d[0] for d in self._con.execute("select * from deals limit 0").description]
             values = {**{c: None for c in columns}, **row, "seq": seq, "updated_at": _iso(at)}
@@ -132,6 +154,7 @@ class SampleDataset:
     def delete_deal(self, deal_id: str, *, at: datetime) -> None:
         """Delete (archive) a deal in the CRM: APIs stop listing it or flag it deleted."""
         with self._lock:
+            self._version += 1
             self._con.execute(
                 "update deals set deleted_at = ?, updated_at = ? where deal_id = ?",
                 [_iso(at), _iso(at), deal_id],

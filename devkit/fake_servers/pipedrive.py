@@ -1058,7 +1058,7 @@ def deal_flow(backend: Backend, request: Request) -> dict:
     if not re.fullmatch(r"\d{1,18}", raw_id):
         raise _invalid("id", "Must be an integer")
     deal_id = backend.deals.scheme.canonical(int(raw_id))
-    found = backend.dataset.rows("select * from deals where deal_id = ?", [deal_id])
+    found = backend.dataset.grouped("deals", "deal_id").get(deal_id)
     if not found:
         raise ApiError(404, error_body("Deal not found"))
     start = _int_param(request, "start", 0, minimum=0)
@@ -1085,9 +1085,8 @@ def _flow_entries(backend: Backend, deal: dict, wanted: set[str]) -> list[dict]:
     """A deal's updates, newest first: its creation, stage moves, won / lost, activities."""
     number = pipedrive_id(deal["deal_id"])
     owner = pipedrive_id(deal["owner_id"]) if deal["owner_id"] else None
-    history = backend.dataset.rows(
-        "select stage, changed_at from stage_history where deal_id = ? order by changed_at, seq",
-        [deal["deal_id"]],
+    history = backend.dataset.grouped("stage_history", "deal_id", "changed_at, seq").get(
+        deal["deal_id"], []
     )
     # (time, field_key, old, new, additional_data), in the order they happened. The creation
     # is logged when the deal entered its first stage (the same moment, for generated data).
@@ -1106,9 +1105,7 @@ def _flow_entries(backend: Backend, deal: dict, wanted: set[str]) -> list[dict]:
         _deal_change(number * 1000 + i, number, owner, *change) for i, change in enumerate(changes)
     ]
     if "activity" in wanted:  # the query costs as much as the rest: skip it when unwanted
-        activities = backend.dataset.rows(
-            "select * from activities where deal_id = ?", [deal["deal_id"]]
-        )
+        activities = backend.dataset.grouped("activities", "deal_id").get(deal["deal_id"], [])
         entries += [_activity_entry(a, number) for a in activities]
     entries.sort(key=lambda e: (e["timestamp"], e["data"]["id"]), reverse=True)
     return entries
