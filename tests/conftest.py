@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -11,8 +12,11 @@ import pytest
 
 from golden_marts import AS_OF, GOLDEN_DIR
 
-# Airflow reads its home at import: keep every test run out of ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="crm-airflow-home-"))
+# Airflow reads its home at import: keep every test run out of ~/airflow, in a folder of
+# this process's own, removed when it exits (each xdist worker is a process).
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="crm-airflow-home-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
