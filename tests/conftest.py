@@ -12,8 +12,8 @@ import pytest
 
 from golden_marts import AS_OF, GOLDEN_DIR
 
-# Airflow reads its home at import: keep every test run out of ~/airflow, in a folder of
-# this process's own, removed when it exits (each xdist worker is a process).
+# Airflow reads its home at import: keep every test run out of ~/airflow, in a folder made
+# for the run (xdist workers inherit it from the main process), removed when it exits.
 if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="crm-airflow-home-")
     atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)

@@ -251,3 +251,22 @@ def test_the_tests_of_models_replaced_in_part_checked_tonights_rows(nights):
     assert "deal_id in (select deal_id from intermediate.int_changed_deals)" in per_deal
     assert "deal_id in (select deal_id from meta.changed_deals_log)" in staged
     assert "changed_deals" not in full
+
+
+def test_each_warehouse_holds_its_builds_artifacts(nights):
+    """A build writes no manifest.json of its own (night/transform.py, NO_MANIFEST_WRITE):
+    the second warehouse this process built, which it did not parse for, still gets the
+    manifest the in-part publish reads, and each build's run results."""
+    import json
+
+    from night.transform import per_deal_marts
+
+    for config, run_id in ((nights["config"], "n2"), (nights["reference"], "full")):
+        target = config.state_dir / "dbt_target_duckdb"
+        assert per_deal_marts(config) == {"fct_deals", "fct_deal_funnel", "fct_deal_stage_spells"}
+        results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+        assert results["args"]["which"] == "build"
+        assert results["args"].get("full_refresh", False) is (run_id == "full")
+        statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+        assert statuses["model.crm_funnel.fct_deals"] == "success"
+        assert set(statuses.values()) <= {"success", "pass"}

@@ -443,7 +443,16 @@ def test_a_stage_move_shows_in_the_window_and_on_top_of_the_flow(changing, csv_r
     row = next(r for r in csv_rows["deals"] if r["status"] == "open")
     number = int(row["deal_id"][1:])
     pipeline = next(p for p in PIPELINES if p.name == row["pipeline"])
-    # GIVEN the open deal moved to its pipeline's won stage after the period
+    # GIVEN the open deal's flow, read once (the fake keeps what it read until a change)
+    stage_names = names(server)["stages"]
+    before = [(h["deal_id"], h["stage"], h["changed_at"]) for h in csv_rows["history"]]
+    earlier = read_all(server, "/api/v2/deals", status="open", limit=500)
+    flow = read_flow(server, number, items="dealChange")
+    deal_before = next(d for d in earlier if d["id"] == number)
+    assert stage_history(deal_before, flow, stage_names) == [
+        h for h in before if h[0] == row["deal_id"]
+    ]
+    # AND the open deal then moved to its pipeline's won stage after the period
     dataset.move_deal(
         row["deal_id"], pipeline.won_stage, at=datetime(2026, 7, 2, 8, tzinfo=UTC), status="won"
     )
@@ -454,8 +463,6 @@ def test_a_stage_move_shows_in_the_window_and_on_top_of_the_flow(changing, csv_r
     newest_move = next(e["data"] for e in flow if e["data"]["field_key"] == "stage_id")
     assert newest_move["additional_data"]["new_value_formatted"] == pipeline.won_stage
     assert newest_move["log_time"] == "2026-07-02 08:00:00"
-    stage_names = names(server)["stages"]
-    before = [(h["deal_id"], h["stage"], h["changed_at"]) for h in csv_rows["history"]]
     assert stage_history(deal, flow, stage_names) == [
         h for h in before if h[0] == row["deal_id"]
     ] + [(row["deal_id"], pipeline.won_stage, "2026-07-02T08:00:00Z")]
