@@ -195,13 +195,9 @@ def write_compiled_manifest(config: PipelineConfig) -> Path:
     """The DuckDB target's manifest.json from this process's parse, with the SQL its last
     build compiled (a night's build writes none: NO_MANIFEST_WRITE), for a tool reading
     compiled SQL (benchmarks/plain_sql.py). KeyError when this process built nothing."""
-    from dbt.parser.manifest import write_manifest
-
     env = dbt_env(config)
-    manifest = _MANIFESTS[_manifest_key("duckdb", env)]
     target_path = Path(env["DBT_TARGET_PATH"])
-    write_manifest(manifest, str(target_path))
-    _MANIFEST_WRITTEN[target_path] = manifest
+    _write_manifest(_MANIFESTS[_manifest_key("duckdb", env)], target_path)
     return target_path / "manifest.json"
 
 
@@ -229,12 +225,19 @@ def _write_artifacts(manifest: Any, result: Any, target_path: Path) -> None:
     target_path.mkdir(parents=True, exist_ok=True)
     if hasattr(result.result, "write"):
         result.result.write(str(target_path / "run_results.json"))
-    manifest_file = target_path / "manifest.json"
-    if _MANIFEST_WRITTEN.get(target_path) is not manifest or not manifest_file.exists():
-        from dbt.parser.manifest import write_manifest
+    if (
+        _MANIFEST_WRITTEN.get(target_path) is not manifest
+        or not (target_path / "manifest.json").exists()
+    ):
+        _write_manifest(manifest, target_path)
 
-        write_manifest(manifest, str(target_path))
-        _MANIFEST_WRITTEN[target_path] = manifest
+
+def _write_manifest(manifest: Any, target_path: Path) -> None:
+    """dbt's manifest.json (and semantic manifest) of `manifest` into the target folder."""
+    from dbt.parser.manifest import write_manifest
+
+    write_manifest(manifest, str(target_path))
+    _MANIFEST_WRITTEN[target_path] = manifest
 
 
 def _release_duckdb() -> None:
