@@ -1146,41 +1146,6 @@ def generate(
     return counts
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: generate the files and print row counts and wall time."""
-    parser = argparse.ArgumentParser(
-        prog="python -m devkit.sample_data",
-        description="Write deterministic sample CRM data in the canonical CSV format.",
-    )
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--deals", type=int, required=True, help="number of deals")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1))
-    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 6, 30))
-    parser.add_argument(
-        "--workers", type=int, default=None, help="processes (default: up to 2); same output"
-    )
-    parser.add_argument(
-        "--awkward",
-        action="store_true",
-        help="append the hand-made awkward deals (their stages: awkward_stage_mapping())",
-    )
-    args = parser.parse_args(argv)
-    t0 = time.perf_counter()
-    counts = generate(
-        args.out, args.deals, args.seed, args.start, args.end, args.workers, args.awkward
-    )
-    elapsed = time.perf_counter() - t0
-    for name, n in counts.items():
-        print(f"{name}: {n} rows")
-    print(f"written to {args.out} in {elapsed:.1f}s", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # --------------------------------------------------------------------------------------------
 # The next night's changes (incremental nights: tests/test_incremental_night.py, benchmarks)
 # --------------------------------------------------------------------------------------------
@@ -1321,3 +1286,43 @@ def write_changes(
             writer.writerow(columns)
             writer.writerows(rows)
     return counts
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: generate the files and print row counts and wall time."""
+    parser = argparse.ArgumentParser(
+        prog="python -m devkit.sample_data",
+        description="Write deterministic sample CRM data in the canonical CSV format.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--deals", type=int, required=True, help="number of deals")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1))
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 6, 30))
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes (default: up to 2); same output"
+    )
+    parser.add_argument(
+        "--awkward",
+        action="store_true",
+        help="append the hand-made awkward deals (their stages: awkward_stage_mapping())",
+    )
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    counts = generate(
+        args.out, args.deals, args.seed, args.start, args.end, args.workers, args.awkward
+    )
+    elapsed = time.perf_counter() - t0
+    for name, n in counts.items():
+        print(f"{name}: {n} rows")
+    print(f"written to {args.out} in {elapsed:.1f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
