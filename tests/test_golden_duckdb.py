@@ -126,3 +126,42 @@ def test_a_night_stages_only_the_source_types_its_config_names(golden_night):
         "stg_load_audit",
         "stg_reference",
     ]
+
+
+def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
+    """A model's row checks run as one test (tests/generic/build_guards.sql, row_checks):
+    each rule it breaks is a failing row naming the rule and the offending value."""
+    import shutil
+
+    config, _ = golden_night
+    compiled = (
+        config.state_dir
+        / "dbt_target_duckdb/compiled/crm_funnel/models/marts/_marts__models.yml"
+        / "row_checks_fct_deal_stage_spells.sql"
+    ).read_text()
+    # GIVEN a copy of the warehouse whose spells pass, then break every rule once
+    copy = tmp_path / "wh.duckdb"  # the name the compiled SQL's relations carry
+    shutil.copy(config.warehouse_path, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        assert con.sql(compiled).fetchall() == []
+        con.execute(
+            """insert into marts.fct_deal_stage_spells by name
+               select deal_id, spell_number, funnel_stage, stage_order, entered_at, exited_at,
+                      'open' as exit_kind, duration_days
+               from marts.fct_deal_stage_spells where deal_id = 'golden:D1' and spell_number = 1"""
+        )
+        con.execute(
+            """insert into marts.fct_deal_stage_spells (deal_id, spell_number, exit_kind,
+               duration_days) values (null, 1, 'closed', -0.5)"""
+        )
+        # THEN each broken rule is one row: the rule, the value, how many rows hold it
+        failing = con.sql(compiled + " order by all").fetchall()
+    finally:
+        con.close()
+    assert failing == [
+        ("accepted_values(exit_kind)", "closed", 1),
+        ("between(duration_days, 0, 100000)", "-0.5", 1),
+        ("not_null(deal_id)", None, 1),
+        ("unique(deal_id, spell_number)", "golden:D1, 1", 2),
+    ]

@@ -246,7 +246,7 @@ def test_the_tests_of_models_replaced_in_part_checked_tonights_rows(nights):
     tests = run / "intermediate" / "_intermediate__models.yml"
     staging = run / "staging" / "canonical_csv" / "_canonical_csv__models.yml"
     per_deal = (tests / "primary_key_int_deals__measured_deal_id.sql").read_text()
-    staged = (staging / "primary_key_stg_canonical_csv__activities_activity_id.sql").read_text()
+    staged = (staging / "row_checks_stg_canonical_csv__activities.sql").read_text()
     full = (tests / "primary_key_int_months_month.sql").read_text()
     assert "deal_id in (select deal_id from intermediate.int_changed_deals)" in per_deal
     assert "deal_id in (select deal_id from meta.changed_deals_log)" in staged
