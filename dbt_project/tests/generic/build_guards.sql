@@ -99,7 +99,7 @@
         {%- do checks.append(
             "select 'accepted_values(" ~ column ~ ")' as failed_check, cast(" ~ column ~ " as varchar) as failed_value,"
             ~ " count(*) as occurrences from " ~ model ~ " where " ~ column ~ " not in ('"
-            ~ (values | join("', '")) ~ "') group by " ~ column) -%}
+            ~ (values | map('replace', "'", "''") | join("', '")) ~ "') group by " ~ column) -%}
     {%- endfor -%}
     {%- for column, bounds in (between or {}).items() -%}
         {%- do checks.append(
