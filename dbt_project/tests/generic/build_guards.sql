@@ -51,19 +51,13 @@
 {% endtest %}
 
 {#- A key column: no null, no value twice (dbt's unique and not_null in one query, one
-    node instead of two on every night). -#}
+    node instead of two on every night). The one check of row_checks below. -#}
 {% test primary_key(model, column_name) %}
-    select {{ column_name }}, count(*) as occurrences
-    from {{ model }}
-    group by {{ column_name }}
-    having count(*) > 1 or {{ column_name }} is null
+    {{ test_row_checks(model, primary_key=[column_name]) }}
 {% endtest %}
 
 {% test unique_combination(model, combination) %}
-    select {{ combination | join(', ') }}, count(*) as occurrences
-    from {{ model }}
-    group by {{ combination | join(', ') }}
-    having count(*) > 1
+    {{ test_row_checks(model, unique=combination) }}
 {% endtest %}
 
 {#- Every check of a model's own rows, as one query and one node: a model with several
