@@ -1104,7 +1104,7 @@ def _flow_entries(backend: Backend, deal: dict, wanted: set[str]) -> list[dict]:
     entries = [
         _deal_change(number * 1000 + i, number, owner, *change) for i, change in enumerate(changes)
     ]
-    if "activity" in wanted:  # the query costs as much as the rest: skip it when unwanted
+    if "activity" in wanted:  # only when asked for (items=activity)
         activities = backend.dataset.grouped("activities", "deal_id").get(deal["deal_id"], [])
         entries += [_activity_entry(a, number) for a in activities]
     entries.sort(key=lambda e: (e["timestamp"], e["data"]["id"]), reverse=True)
