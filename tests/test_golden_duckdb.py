@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -131,8 +132,6 @@ def test_a_night_stages_only_the_source_types_its_config_names(golden_night):
 def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
     """A model's row checks run as one test (tests/generic/build_guards.sql, row_checks):
     each rule it breaks is a failing row naming the rule and the offending value."""
-    import shutil
-
     config, _ = golden_night
     compiled = (
         config.state_dir

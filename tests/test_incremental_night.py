@@ -250,6 +250,8 @@ def test_the_tests_of_models_replaced_in_part_checked_tonights_rows(nights):
     full = (tests / "primary_key_int_months_month.sql").read_text()
     assert "deal_id in (select deal_id from intermediate.int_changed_deals)" in per_deal
     assert "deal_id in (select deal_id from meta.changed_deals_log)" in staged
+    # the staging model's checks (one row_checks, one query) read it filtered in each arm
+    assert staged.count("changed_deals_log") == staged.count("stg_canonical_csv__activities") == 2
     assert "changed_deals" not in full
 
 
