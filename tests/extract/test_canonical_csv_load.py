@@ -767,6 +767,35 @@ def test_line_numbers_after_a_multiline_field_are_the_lines_in_the_file(config, 
     assert [line for line, _ in quarantined(wh, "deals.csv")] == [4, 5]
 
 
+def test_quoted_values_on_one_line_each_keep_every_line_a_record(config, landing, wh):
+    # Quotes, doubled quotes and a delimiter inside quotes, each value on its line: the
+    # file is numbered without its line-by-line scan, and the lines are still the file's.
+    land(
+        landing,
+        "deals.csv",
+        lines(
+            DEALS_HEADER,  # 1
+            deal("D1", deal_name='"Acme, ""Gold"" renewal"'),  # 2
+            deal("D2", amount="12k"),  # 3
+            deal("D3", deal_name='"Acme ""Silver"""'),  # 4
+            deal("D4", deal_name='"Beta, Inc."', amount="1e3"),  # 5
+            deal("D5"),  # 6
+        ),
+    )
+
+    report = extract(config)
+
+    assert (report.rows_loaded, report.rows_quarantined) == (3, 2)
+    assert query(
+        wh, "select deal_id, deal_name, _row_number from raw.canonical_csv__deals order by 3"
+    ) == [
+        ("D1", 'Acme, "Gold" renewal', 2),
+        ("D3", 'Acme "Silver"', 4),
+        ("D5", "Acme Licence", 6),
+    ]
+    assert [line for line, _ in quarantined(wh, "deals.csv")] == [3, 5]
+
+
 def test_blank_line_does_not_shift_the_line_numbers_after_it(config, landing, wh):
     land(
         landing,
