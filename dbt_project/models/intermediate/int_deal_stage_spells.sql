@@ -35,8 +35,10 @@ marked as (
         case when is_lost then 'lost' else funnel_stage end as state,
         lag(case when is_lost then 'lost' else funnel_stage end) over by_change
             as previous_state,
-        min(case when is_won_stage then change_seq end) over (partition by deal_id)
-            as won_change_seq
+        -- The whole deal's frame, on the same order: one sort serves both.
+        min(case when is_won_stage then change_seq end) over (
+            by_change rows between unbounded preceding and unbounded following
+        ) as won_change_seq
     from stage_changes
     window by_change as (partition by deal_id order by change_seq)
 
@@ -49,7 +51,10 @@ with_next as (
     -- Changes after the first move to closed_won make no spell: closed_won never exits.
     select
         deal_id,
-        row_number() over by_run as run_number,
+        -- Runs to lost make no spell (below): a spell's number counts the runs up to it
+        -- that do.
+        row_number() over by_run
+        - count(*) filter (where is_lost) over by_run as spell_number,
         funnel_stage,
         stage_order,
         is_lost,
@@ -73,7 +78,7 @@ spells as (
         with_next.funnel_stage,
         with_next.stage_order,
         with_next.is_won_stage,
-        with_next.run_number,
+        with_next.spell_number,
         with_next.entered_at,
         case when with_next.is_won_stage then null else with_next.next_entered_at end as exited_at,
         case
@@ -92,7 +97,7 @@ reconciled as (
 
     select
         spells.deal_id,
-        spells.run_number,
+        spells.spell_number,
         spells.funnel_stage,
         spells.stage_order,
         spells.entered_at,
@@ -118,7 +123,7 @@ final as (
 
     select
         deal_id,
-        row_number() over (partition by deal_id order by run_number) as spell_number,
+        spell_number,
         funnel_stage,
         stage_order,
         entered_at,
