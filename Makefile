@@ -52,7 +52,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(UV) pip sync --python $(VENV)/bin/python --require-hashes requirements.lock
+	$(UV) pip sync --python $(VENV)/bin/python --require-hashes --compile-bytecode requirements.lock
 	$(UV) pip install --python $(VENV)/bin/python --no-deps --editable .
 	touch $@
 
@@ -60,7 +60,7 @@ $(STAMP): requirements.lock pyproject.toml
 # BI driver bundling DuckDB 1.x would.
 $(BI_STAMP): requirements-bi.lock $(STAMP)
 	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
-	$(VENV)/bin/uv pip sync --python $(BI_VENV)/bin/python --require-hashes requirements-bi.lock
+	$(VENV)/bin/uv pip sync --python $(BI_VENV)/bin/python --require-hashes --compile-bytecode requirements-bi.lock
 	touch $@
 
 PYTHON_DIRS := extract night devkit dags tests benchmarks
