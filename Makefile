@@ -48,6 +48,10 @@ test: $(STAMP) $(BI_STAMP)
 install: $(STAMP)
 
 # The environment: a venv with uv, then exactly the locked versions, then this project.
+# Bytecode is compiled at install (about 7 s): uv writes none by default, and where
+# PYTHONDONTWRITEBYTECODE is set no process writes it either, so every Airflow task, CLI
+# call and test worker would compile Airflow and dbt again (an import of both: 6.8 s
+# instead of 3.1 s).
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
