@@ -330,12 +330,13 @@ def typed_sql(
     zoned = kind == TIMESTAMP and fmt.timezone != "UTC"
     under = " and ".join(formats) or "ISO-8601"
     under += f" in {fmt.timezone}" if zoned else ""
-    if kind == TIMESTAMP and not formats and fmt.timezone == "UTC":
+    if kind == TIMESTAMP and not formats and not zoned:
         # ISO-8601 in UTC (the canonical format): one reading, the text as written, so no
         # list of candidates (a third of the typing cost of such a column).
-        iso = f"case when regexp_full_match({v}, '{ISO_TIMESTAMP}') then {v} end"
-        kept = f"case when try_cast({iso} as timestamptz) is not null then {v} end"
-        readings = [(f"{col}__c", kept)]
+        iso = _iso(v, ISO_TIMESTAMP)
+        readings = [
+            (f"{col}__c", f"case when try_cast({iso} as timestamptz) is not null then {v} end")
+        ]
         normalized, unread, ambiguous = cands, f"{cands} is null", ""
     else:
         readings = [(f"{col}__c", _candidates_sql(kind, v, fmt))]
@@ -403,8 +404,7 @@ def _candidates_sql(kind: str, value: str, fmt: FileFormat, *, zone_checked: boo
     skipped (spring forward) none; `zone_checked=False` reads either as DuckDB would.
     """
     readings: list[str] = []
-    iso_date = f"case when regexp_full_match({value}, '{ISO_DATE}') then {value} end"
-    iso = f"case when regexp_full_match({value}, '{ISO_TIMESTAMP}') then {value} end"
+    iso_date, iso = _iso(value, ISO_DATE), _iso(value, ISO_TIMESTAMP)
     if kind == DATE:
         if not fmt.date_formats:
             readings.append(f"strftime(try_cast({iso_date} as date), '%Y-%m-%d')")
@@ -433,6 +433,11 @@ def _candidates_sql(kind: str, value: str, fmt: FileFormat, *, zone_checked: boo
             parsed = f"cast(try_strptime({value}, {_sql_text(f)}) as timestamp)"
             readings += _local_readings(parsed, fmt, zone_checked)
     return f"list_distinct(list_filter([{', '.join(readings)}], lambda x: x is not null))"
+
+
+def _iso(value: str, pattern: str) -> str:
+    """SQL: the value when it is ISO-8601 as `pattern` spells it, else NULL."""
+    return f"case when regexp_full_match({value}, '{pattern}') then {value} end"
 
 
 def _local_readings(ts: str, fmt: FileFormat, zone_checked: bool = True) -> list[str]:
