@@ -133,17 +133,16 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
     """A model's row checks run as one test (tests/generic/build_guards.sql, row_checks):
     each rule it breaks is a failing row naming the rule and the offending value."""
     config, _ = golden_night
-    compiled = (
-        config.state_dir
-        / "dbt_target_duckdb/compiled/crm_funnel/models/marts/_marts__models.yml"
-        / "row_checks_fct_deal_stage_spells.sql"
-    ).read_text()
-    # GIVEN a copy of the warehouse whose spells pass, then break every rule once
+    compiled = config.state_dir / "dbt_target_duckdb/compiled/crm_funnel/models/marts"
+    spells = (compiled / "_marts__models.yml/row_checks_fct_deal_stage_spells.sql").read_text()
+    deals = (compiled / "_marts__models.yml/row_checks_fct_deals.sql").read_text()
+    # GIVEN a copy of the warehouse whose spells and deals pass, then break every rule once
     copy = tmp_path / "wh.duckdb"  # the name the compiled SQL's relations carry
     shutil.copy(config.warehouse_path, copy)
     con = duckdb.connect(str(copy))
     try:
-        assert con.sql(compiled).fetchall() == []
+        assert con.sql(spells).fetchall() == []
+        assert con.sql(deals).fetchall() == []
         con.execute(
             """insert into marts.fct_deal_stage_spells by name
                select deal_id, spell_number, funnel_stage, stage_order, entered_at, exited_at,
@@ -154,8 +153,17 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
             """insert into marts.fct_deal_stage_spells (deal_id, spell_number, exit_kind,
                duration_days) values (null, 1, 'closed', -0.5)"""
         )
+        # the primary key: a deal twice, and a deal without an id
+        con.execute(
+            """insert into marts.fct_deals
+               select * from marts.fct_deals where deal_id = 'golden:D1'
+               union all
+               select * replace (cast(null as varchar) as deal_id)
+               from marts.fct_deals where deal_id = 'golden:D2'"""
+        )
         # THEN each broken rule is one row: the rule, the value, how many rows hold it
-        failing = con.sql(compiled + " order by all").fetchall()
+        failing = con.sql(spells + " order by all").fetchall()
+        failing_deals = con.sql(deals + " order by all").fetchall()
     finally:
         con.close()
     assert failing == [
@@ -163,4 +171,8 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
         ("between(duration_days, 0, 100000)", "-0.5", 1),
         ("not_null(deal_id)", None, 1),
         ("unique(deal_id, spell_number)", "golden:D1, 1", 2),
+    ]
+    assert failing_deals == [
+        ("primary_key(deal_id)", "NULL", 1),
+        ("primary_key(deal_id)", "golden:D1", 2),
     ]
