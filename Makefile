@@ -64,7 +64,7 @@ $(STAMP): requirements.lock pyproject.toml
 # BI driver bundling DuckDB 1.x would.
 $(BI_STAMP): requirements-bi.lock $(STAMP)
 	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
-	$(VENV)/bin/uv pip sync --python $(BI_VENV)/bin/python --require-hashes --compile-bytecode requirements-bi.lock
+	$(UV) pip sync --python $(BI_VENV)/bin/python --require-hashes --compile-bytecode requirements-bi.lock
 	touch $@
 
 PYTHON_DIRS := extract night devkit dags tests benchmarks
