@@ -1,7 +1,9 @@
 """Landing API records in raw: written in batches as pages arrive, merged in one transaction.
 
 A night of an API source stages every page in temp tables of the warehouse connection (so
-memory stays flat however many records the CRM holds), and only once the whole window has
+memory stays flat however many records the CRM holds), gathering pages into inserts of up
+to STAGE_FLUSH_RECORDS records (an insert costs about a millisecond whatever its size, and
+Pipedrive answers one deal's history per request), and only once the whole window has
 been read, one transaction replaces the raw rows whose merge key was re-read and records
 the batch and the new high-water mark. A failure before that leaves raw as it was, and a
 rerun of the night (or a backfill over several nights) merges to the same rows.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 API_COLUMNS = ("record_id", "merge_key", "record")
 STAGING_MEMORY_LIMIT = "256MB"
+# Records gathered in memory before one insert into the stage table: whichever comes first.
+STAGE_FLUSH_RECORDS = 5000
+STAGE_FLUSH_BYTES = 16 * 1024 * 1024
 
 
 def api_object(table: str) -> RawObject:
@@ -107,6 +112,12 @@ class _Staged:
     stream: str = ""  # the high-water mark's key (default: the raw table)
     rows: int = 0
     high_water: str | None = None
+    # Records added but not inserted yet: (record_id, merge_key, record, endpoint, ordinal)
+    # as five columns, and the records' size.
+    pending: tuple[list, list, list, list, list] = field(
+        default_factory=lambda: ([], [], [], [], [])
+    )
+    pending_bytes: int = 0
 
 
 class ApiNight:
@@ -164,27 +175,39 @@ class ApiNight:
     ) -> int:
         """Stage one batch (a page) of records; returns how many."""
         staged = self._staged[obj.table]
-        ids, keys, bodies, ordinals = [], [], [], []
+        ids, keys, bodies, endpoints, ordinals = staged.pending
+        added = 0
         for record in records:
             self._ordinal += 1
             rid = str(record_id(record))
             ids.append(rid)
             keys.append(str(merge_key(record)) if merge_key else rid)
             # The record as the API gave it; sort_keys only fixes the text for reruns.
-            bodies.append(json.dumps(record, sort_keys=True, ensure_ascii=False))
+            body = json.dumps(record, sort_keys=True, ensure_ascii=False)
+            bodies.append(body)
+            staged.pending_bytes += len(body)
+            endpoints.append(endpoint)
             ordinals.append(self._ordinal)
+            added += 1
             if cursor_value is not None:
                 value = cursor_value(record)
                 if value and (staged.high_water is None or value > staged.high_water):
                     staged.high_water = value
-        if ids:
+        if len(ids) >= STAGE_FLUSH_RECORDS or staged.pending_bytes >= STAGE_FLUSH_BYTES:
+            self._flush(staged)
+        staged.rows += added
+        return added
+
+    def _flush(self, staged: _Staged) -> None:
+        """Insert the records gathered in memory into the stage table."""
+        if staged.pending[0]:
             self.con.execute(
-                f"""insert into {self._stage_table(obj)}
-                    select unnest(?), unnest(?), unnest(?), ?, unnest(?)""",
-                [ids, keys, bodies, endpoint, ordinals],
+                f"""insert into {self._stage_table(staged.obj)}
+                    select unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)""",
+                list(staged.pending),
             )
-        staged.rows += len(ids)
-        return len(ids)
+        staged.pending = ([], [], [], [], [])
+        staged.pending_bytes = 0
 
     def discard(self) -> None:
         """Forget what is staged (a chunk cut short): raw stays as the last merge left it."""
@@ -203,6 +226,8 @@ class ApiNight:
         now = datetime.now(UTC).replace(tzinfo=None)
         merged: dict[str, int] = {}
         con = self.con
+        for staged in self._staged.values():
+            self._flush(staged)
         con.execute("begin transaction")
         try:
             for staged in self._staged.values():

@@ -156,3 +156,57 @@ def test_a_read_in_chunks_names_its_streams_until_a_merge_completes_them(con):
     chunk("deleted", [9], "2026-01-01T00:00:00Z")
     with pytest.raises(ValueError, match="as_of"):
         night.merge(complete=False)
+
+
+def test_pages_gathered_into_fewer_inserts_keep_every_record_and_its_place(con, monkeypatch):
+    import extract.api_load as api_load
+
+    # GIVEN inserts of at most 3 records (pages: 2, 2, 1 records), and deal 2 read twice
+    # (it changed between pages), the second time with a bad amount
+    monkeypatch.setattr(api_load, "STAGE_FLUSH_RECORDS", 3)
+    night = ApiNight(con, "crm", Plausible.around(AS_OF))
+    night.begin(DEALS, fields=FIELDS)
+    pages = [
+        ([_deal("1", "10"), _deal("2", "20")], "/deals?page=1"),
+        ([_deal("3", "30"), _deal("2", "1" + "0" * 40)], "/deals?page=2"),
+        ([_deal("4", "40")], "/deals?page=3"),
+    ]
+    added = [
+        night.add(DEALS, page, endpoint=endpoint, record_id=lambda r: r["id"])
+        for page, endpoint in pages
+    ]
+    # THEN the first insert came after the second page, and the third page is still in memory
+    assert added == [2, 2, 1]
+    assert con.execute("select count(*) from _stage_test_api__deals").fetchone() == (4,)
+    # WHEN the night merges THEN every record is there: deal 2's later version wins (and is
+    # quarantined with its own page and place), the others merged with theirs
+    assert night.merge() == {"test_api__deals": 3}
+    assert con.execute(
+        "select record_id, _source_file, _row_number from raw.test_api__deals order by 1"
+    ).fetchall() == [
+        ("1", "/deals?page=1", 1),
+        ("3", "/deals?page=2", 3),
+        ("4", "/deals?page=3", 5),
+    ]
+    assert con.execute(
+        "select record_key, _source_file, line_number from raw._quarantine"
+    ).fetchall() == [("2", "/deals?page=2", 4)]
+
+
+def test_a_discarded_chunk_leaves_nothing_staged_for_the_next_merge(con, monkeypatch):
+    import extract.api_load as api_load
+
+    # GIVEN a chunk of which one record is inserted and one still in memory
+    monkeypatch.setattr(api_load, "STAGE_FLUSH_RECORDS", 1)
+    night = ApiNight(con, "crm", Plausible.around(AS_OF))
+    night.begin(DEALS, fields=FIELDS)
+    night.add(DEALS, [_deal("1", "10")], endpoint="/deals", record_id=lambda r: r["id"])
+    monkeypatch.setattr(api_load, "STAGE_FLUSH_RECORDS", 5000)
+    night.add(DEALS, [_deal("2", "20")], endpoint="/deals", record_id=lambda r: r["id"])
+    # WHEN it is discarded and the next chunk stages one other record
+    night.discard()
+    night.begin(DEALS, fields=FIELDS)
+    night.add(DEALS, [_deal("3", "30")], endpoint="/deals", record_id=lambda r: r["id"])
+    # THEN that merge writes only the next chunk's record
+    assert night.merge() == {"test_api__deals": 1}
+    assert con.execute("select record_id from raw.test_api__deals").fetchall() == [("3",)]
