@@ -1,16 +1,17 @@
 """Publish the marts to the file BI tools read, atomically.
 
 The warehouse file is dbt's workspace; BI tools never open it. After `dbt build` has
-passed, every table of the `marts` schema is copied into a new DuckDB file next to the
-published one, written in the storage format of DuckDB 1.0 (BI drivers that bundle
-DuckDB 1.x can open it), synced to disk, and renamed over the published file. A rename is
-atomic: a reader opens either the old file or the new one, never a half-written one, and a
-reader that already has the old file open keeps reading it. A night that fails before
-this step leaves yesterday's file in place. After an incremental build (docs/incremental.md)
-whose starting build is the published one, the new file is a copy of the published file
-with the rebuilt deals' rows of the per-deal marts replaced and the other marts copied
-whole: the same rows as a full copy, far less to write. Row order in the file is no
-contract (BI queries order their results), so marts are written unordered, in parallel.
+passed, every table and view of the `marts` schema is copied into a new DuckDB file next
+to the published one (a view's rows as a table), written in the storage format of DuckDB
+1.0 (BI drivers that bundle DuckDB 1.x can open it), synced to disk, and renamed over the
+published file. A rename is atomic: a reader opens either the old file or the new one,
+never a half-written one, and a reader that already has the old file open keeps reading
+it. A night that fails before this step leaves yesterday's file in place. After an
+incremental build (docs/incremental.md) whose starting build is the published one, the
+new file is a copy of the published file with the rebuilt deals' rows of the per-deal
+marts replaced and the other marts copied whole: the same rows as a full copy, far less
+to write. Row order in the file is no contract (BI queries order their results), so
+marts are written unordered, in parallel.
 
 A guard stands before the swap: a CRM export cut in half or an API token that lost
 permissions gives a plausible but wrong funnel, so tonight's marts are compared with the
@@ -210,11 +211,14 @@ def _publish(
 
 
 def _mart_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
+    """The marts of a catalog: its tables and views (a view's rows are published as a
+    table: fct_deal_stage_spells, a view of int_deal_stage_spells in the warehouse)."""
     return [
         row[0]
         for row in con.execute(
             """select table_name from information_schema.tables
-               where table_catalog = ? and table_schema = ? and table_type = 'BASE TABLE'
+               where table_catalog = ? and table_schema = ?
+                 and table_type in ('BASE TABLE', 'VIEW')
                order by table_name""",
             [catalog, MARTS_SCHEMA],
         ).fetchall()

@@ -145,8 +145,8 @@ def build(
 
 def per_deal_marts(config: PipelineConfig, *, target: str = "duckdb") -> set[str] | None:
     """The marts an incremental build replaces per deal (strategy `replace` by
-    int_changed_deals, macros/incremental.sql), from the last command's manifest; None
-    without one."""
+    int_changed_deals, macros/incremental.sql, or a view of such a table declared with
+    `replace_by: changed_deals`), from the last command's manifest; None without one."""
     path = config.state_dir / f"dbt_target_{target}" / "manifest.json"
     if not path.exists():
         return None
@@ -156,7 +156,7 @@ def per_deal_marts(config: PipelineConfig, *, target: str = "duckdb") -> set[str
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
         and node["schema"] == "marts"
-        and node["config"].get("materialized") == "incremental"
+        and node["config"].get("materialized") in ("incremental", "view")
         and node["config"].get("replace_by") == "changed_deals"
     }
 

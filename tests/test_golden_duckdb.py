@@ -143,15 +143,17 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
     try:
         assert con.sql(spells).fetchall() == []
         assert con.sql(deals).fetchall() == []
+        # (fct_deal_stage_spells is a view of int_deal_stage_spells: broken there)
         con.execute(
-            """insert into marts.fct_deal_stage_spells by name
+            """insert into intermediate.int_deal_stage_spells by name
                select deal_id, spell_number, funnel_stage, stage_order, entered_at, exited_at,
                       'open' as exit_kind, duration_days
-               from marts.fct_deal_stage_spells where deal_id = 'golden:D1' and spell_number = 1"""
+               from intermediate.int_deal_stage_spells
+               where deal_id = 'golden:D1' and spell_number = 1"""
         )
         con.execute(
-            """insert into marts.fct_deal_stage_spells (deal_id, spell_number, exit_kind,
-               duration_days) values (null, 1, 'closed', -0.5)"""
+            """insert into intermediate.int_deal_stage_spells (deal_id, spell_number,
+               exit_kind, duration_days) values (null, 1, 'closed', -0.5)"""
         )
         # the primary key: a deal twice, and a deal without an id
         con.execute(

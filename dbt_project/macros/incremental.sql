@@ -143,12 +143,17 @@
 {%- endmacro %}
 
 {#- The `replace_by` of the incremental model the data test being compiled is attached to
-    (strategy `replace`), or none. -#}
+    (strategy `replace`), 'changed_deals' for a view declared a per-deal table's
+    (`replace_by: changed_deals`), or none. -#}
 {% macro replaced_in_part() -%}
     {%- set node = graph.nodes.get(model.get('attached_node') or '') -%}
     {%- if node and node.config.materialized == 'incremental'
           and node.config.incremental_strategy == 'replace' -%}
         {{ return(node.config.get('replace_by')) }}
+    {%- endif -%}
+    {%- if node and node.config.materialized == 'view'
+          and node.config.get('replace_by') == 'changed_deals' -%}
+        {{ return('changed_deals') }}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}

@@ -1,16 +1,8 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
-
 with
 
 spells as (
 
-    select * from {{ ref('int_deal_stage_spells') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deal_stage_spells') }}
 
 ),
 
