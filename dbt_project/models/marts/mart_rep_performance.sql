@@ -14,24 +14,17 @@ months as (
 
 owners as (
 
-    -- The name on the owner's most recently updated deal.
-    select
+    -- The name on the owner's most recently updated deal (`distinct on` keeps each
+    -- owner's first row in this order: one pass, where a window sorts every deal).
+    select distinct on (owner_id)
         owner_id,
         owner_name
-    from (
-        select
-            owner_id,
-            owner_name,
-            row_number() over (
-                partition by owner_id
-                order by
-                    case when owner_name is null then 1 else 0 end,
-                    coalesce(updated_at, closed_at, created_at) desc,
-                    deal_id desc
-            ) as name_rank
-        from deals
-    ) as named
-    where name_rank = 1
+    from deals
+    order by
+        owner_id asc,
+        case when owner_name is null then 1 else 0 end asc,
+        coalesce(updated_at, closed_at, created_at) desc,
+        deal_id desc
 
 ),
 
