@@ -55,14 +55,14 @@ def test_missing_fx_rate_fails_the_build_naming_currency_and_month(tmp_path, gol
 
 
 def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, golden_as_of):
-    # GIVEN a deal line with a bad amount (quarantined) and an activity of an unknown deal
+    # GIVEN a deal line with a bad amount (quarantined) and activities of two unknown deals
     import duckdb
 
     landing = copy_golden_landing(tmp_path / "landing")
     with (landing / "deals.csv").open("a") as fh:
         fh.write("D99,Bad,direct,Qualified,open,12 000,EUR,u1,Alice,C9,,2026-02-01T00:00:00Z,,\n")
     with (landing / "activities.csv").open("a") as fh:
-        fh.write("A999,D98,call,2026-02-02T00:00:00Z,u1\n")
+        fh.write("A999,D98,call,2026-02-02T00:00:00Z,u1\nA997,D95,call,2026-02-02T00:00:00Z,u1\n")
     config, night = _night(tmp_path, golden_as_of, landing=landing)
     # WHEN the night runs
     result = night()
@@ -76,7 +76,7 @@ def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, 
     finally:
         con.close()
     assert counts["quarantined_rows"] == 1
-    assert counts["activities_without_deal"] == 1
+    assert counts["activities_without_deal"] == 2
     raw = duckdb.connect(str(config.warehouse_path), read_only=True)
     try:
         quarantined = raw.execute(
@@ -85,3 +85,33 @@ def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, 
     finally:
         raw.close()
     assert quarantined == [("deals.csv", 17, "amount is not a number: '12 000'")]
+    # WHEN the next night's files bring the unknown deal D98, a stage change of another
+    # unknown deal (D97) and an activity of a third (D96)
+    from datetime import timedelta
+
+    from night.tasks import run_night
+
+    (landing / "deals_20260702.csv").write_text(
+        (landing / "deals.csv").read_text().splitlines()[0]
+        + "\nD98,Late,direct,Qualified,open,100.00,EUR,u1,Alice,C9,,2026-02-01T00:00:00Z,,\n"
+    )
+    (landing / "deal_stage_history_20260702.csv").write_text(
+        "deal_id,stage,changed_at\nD97,Qualified,2026-02-03T00:00:00Z\n"
+    )
+    (landing / "activities_20260702.csv").write_text(
+        "activity_id,deal_id,activity_type,occurred_at,owner_id\n"
+        "A998,D96,call,2026-02-03T00:00:00Z,u1\n"
+    )
+    second = run_night(as_of=golden_as_of + timedelta(days=1), run_id="next", config=config)
+    # THEN the night is incremental; D98's activity is no orphan any more, D95's still is,
+    # and the new ones are
+    assert second["built"]["incremental"] is True
+    con = duckdb.connect(str(config.published_path), read_only=True)
+    try:
+        counts = dict(
+            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
+        )
+    finally:
+        con.close()
+    assert counts["activities_without_deal"] == 2
+    assert counts["stage_changes_without_deal"] == 1

@@ -26,6 +26,12 @@ activities as (
 
 ),
 
+orphans as (
+
+    select * from {{ ref('int_orphan_rows__counted') }}
+
+),
+
 still_loading as (
 
     select * from {{ ref('stg_load_audit__api_loading') }}
@@ -42,29 +48,33 @@ checks as (
 
     union all
 
+    -- Per deal id from int_orphan_rows__counted (kept per deal: an incremental night
+    -- recounts tonight's ids only), plus the rows without a deal id.
     select
         'stage_changes_without_deal' as check_name,
-        count(*) as affected_rows,
+        cast(
+            (select coalesce(sum(stage_changes_without_deal), 0) from orphans)
+            + (
+                select count(*) from stage_changes
+                where deal_id is null
+            )
+            as bigint
+        ) as affected_rows,
         'stage changes of deals missing from the deals files: not in any mart' as effect
-    from stage_changes
-    where
-        not exists (
-            select 1 from deals
-            where deals.deal_id = stage_changes.deal_id
-        )
 
     union all
 
     select
         'activities_without_deal' as check_name,
-        count(*) as affected_rows,
+        cast(
+            (select coalesce(sum(activities_without_deal), 0) from orphans)
+            + (
+                select count(*) from activities
+                where deal_id is null
+            )
+            as bigint
+        ) as affected_rows,
         'activities of deals missing from the deals files: no touch counted' as effect
-    from activities
-    where
-        not exists (
-            select 1 from deals
-            where deals.deal_id = activities.deal_id
-        )
 
     union all
 
