@@ -35,6 +35,39 @@ def test_unmapped_crm_stage_fails_the_build_naming_it(tmp_path, golden_as_of):
     assert not config.published_path.exists()
 
 
+def test_an_unmapped_stage_arriving_on_an_incremental_night_fails_naming_it(
+    tmp_path, golden_as_of, caplog
+):
+    # GIVEN a first night that passed (every stage mapped)
+    from datetime import timedelta
+
+    from night.transform import DbtError
+
+    landing = copy_golden_landing(tmp_path / "landing")
+    config, night = _night(tmp_path, golden_as_of, landing=landing)
+    night()
+    published = config.published_path.read_bytes()
+    # WHEN the next night's file brings D2 a change to a stage the mapping does not know
+    (landing / "deal_stage_history_20260702.csv").write_text(
+        "deal_id,stage,changed_at\nD2,Legal Review,2026-05-19T10:00:00Z\n"
+    )
+    from night.tasks import run_night
+
+    caplog.set_level("INFO", logger="night.tasks")
+    with pytest.raises(DbtError) as failure:
+        run_night(as_of=golden_as_of + timedelta(days=1), run_id="next", config=config)
+    # THEN the incremental build fails naming it, with tonight's count, and nothing is
+    # published
+    assert any(r.getMessage().startswith("incremental build:") for r in caplog.records)
+    message = str(failure.value)
+    assert "Unmapped CRM stage(s)" in message
+    assert (
+        "source_system=golden, pipeline=direct, crm_stage=Legal Review (0 deals now, "
+        "1 stage changes)" in message
+    )
+    assert config.published_path.read_bytes() == published
+
+
 def test_missing_fx_rate_fails_the_build_naming_currency_and_month(tmp_path, golden_as_of):
     # GIVEN fx rates without USD for April 2026 (D4 closed in April in USD)
     from night.transform import DbtError

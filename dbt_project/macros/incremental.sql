@@ -57,6 +57,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- On an incremental night, only the deals staged tonight (their log), for a table that
+    checks what tonight brought (int_crm_stages__seen); every row otherwise. -#}
+{% macro where_staged_deal(column='deal_id') -%}
+    {%- if var('changed_since_batch', none) is not none %}
+    where {{ column }} in (select deal_id from {{ changed_deals_log() }})
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The raw rows a staging model rebuilds tonight: every raw row of a key (`key_expr`,
     computed from the raw row as the model computes it) that has a row in a batch newer
     than the last build. All rows outside an incremental night. -#}

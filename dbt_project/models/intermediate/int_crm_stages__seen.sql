@@ -1,18 +1,20 @@
 {#- Every CRM stage the data uses (current stages of deals and stages in their history),
     with its mapping. The `all_crm_stages_mapped` test fails the build naming any stage
-    that is not mapped. -#}
+    that is not mapped. On an incremental night, the stages of the deals staged tonight:
+    the other deals' stages passed the build that staged them, and a changed stage mapping
+    makes a full build (night/build_state.py). -#}
 
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__unioned') }}
+    select * from {{ ref('int_deals__unioned') }}{{ where_staged_deal() }}
 
 ),
 
 stage_changes as (
 
-    select * from {{ ref('int_deal_stage_changes__unioned') }}
+    select * from {{ ref('int_deal_stage_changes__unioned') }}{{ where_staged_deal() }}
 
 ),
 
