@@ -49,11 +49,20 @@
     {{ generate_schema_name('intermediate', none) }}.int_changed_deals
 {%- endmacro %}
 
+{#- The predicates of tonight's deals: those per-deal models rebuild (int_changed_deals),
+    and those the staging models wrote or removed rows of (their log). -#}
+{% macro in_changed_deals(column='deal_id') -%}
+    {{ column }} in (select deal_id from {{ changed_deals_relation() }})
+{%- endmacro %}
+{% macro in_staged_deals(column='deal_id') -%}
+    {{ column }} in (select deal_id from {{ changed_deals_log() }})
+{%- endmacro %}
+
 {#- `where <column> in (tonight's changed deals)` on an incremental night, else nothing: the
     input filter of a per-deal model. The model declares `-- depends_on:` int_changed_deals. -#}
 {% macro where_changed_deal(column='deal_id') -%}
     {%- if incremental_night() %}
-    where {{ column }} in (select deal_id from {{ changed_deals_relation() }})
+    where {{ in_changed_deals(column) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -61,7 +70,7 @@
     checks what tonight brought (int_crm_stages__seen); every row otherwise. -#}
 {% macro where_staged_deal(column='deal_id') -%}
     {%- if var('changed_since_batch', none) is not none %}
-    where {{ column }} in (select deal_id from {{ changed_deals_log() }})
+    where {{ in_staged_deals(column) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -139,8 +148,8 @@
     {%- endif -%}
     {%- if incremental -%}
         {%- set where = where
-            | replace('__changed_deals__', 'deal_id in (select deal_id from ' ~ changed_deals_relation() ~ ')')
-            | replace('__staged_deals__', 'deal_id in (select deal_id from ' ~ changed_deals_log() ~ ')') -%}
+            | replace('__changed_deals__', in_changed_deals())
+            | replace('__staged_deals__', in_staged_deals()) -%}
     {%- else -%}
         {%- set where = where | replace('__changed_deals__', '1 = 1') | replace('__staged_deals__', '1 = 1') -%}
     {%- endif -%}
