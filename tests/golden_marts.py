@@ -30,6 +30,19 @@ GRAIN = {
 }
 
 
+def data_quality_counts(published: Path) -> dict[str, int]:
+    """mart_data_quality of a published file: affected rows by check name."""
+    import duckdb
+
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        return dict(
+            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
+        )
+    finally:
+        con.close()
+
+
 def read_expected(mart: str) -> tuple[list[str], list[dict[str, str]]]:
     with (EXPECTED_DIR / f"{mart}.csv").open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)

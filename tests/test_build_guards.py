@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from conftest import copy_golden_landing, write_golden_config
-from golden_marts import GOLDEN_DIR
+from golden_marts import GOLDEN_DIR, data_quality_counts
 
 
 def _night(tmp_path, as_of, **kwargs):
@@ -101,13 +101,7 @@ def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, 
     result = night()
     # THEN the load reports the quarantined row and the mart counts both
     assert result["loads"][0]["rows_quarantined"] == 1
-    con = duckdb.connect(str(config.published_path), read_only=True)
-    try:
-        counts = dict(
-            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
-        )
-    finally:
-        con.close()
+    counts = data_quality_counts(config.published_path)
     assert counts["quarantined_rows"] == 1
     assert counts["activities_without_deal"] == 2
     raw = duckdb.connect(str(config.warehouse_path), read_only=True)
@@ -139,12 +133,15 @@ def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, 
     # THEN the night is incremental; D98's activity is no orphan any more, D95's still is,
     # and the new ones are
     assert second["built"]["incremental"] is True
-    con = duckdb.connect(str(config.published_path), read_only=True)
-    try:
-        counts = dict(
-            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
-        )
-    finally:
-        con.close()
+    counts = data_quality_counts(config.published_path)
     assert counts["activities_without_deal"] == 2
     assert counts["stage_changes_without_deal"] == 1
+    # (which orphans: D98's gone, D95's kept, D96's and D97's new)
+    raw = duckdb.connect(str(config.warehouse_path), read_only=True)
+    try:
+        orphans = raw.execute(
+            "select * from intermediate.int_orphan_rows__counted order by deal_id"
+        ).fetchall()
+    finally:
+        raw.close()
+    assert orphans == [("golden:D95", 0, 1), ("golden:D96", 0, 1), ("golden:D97", 1, 0)]

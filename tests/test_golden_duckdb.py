@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from golden_marts import GRAIN, mart_differences
+from golden_marts import GRAIN, data_quality_counts, mart_differences
 from night import REPO_ROOT
 
 
@@ -93,13 +93,7 @@ def _golden_amount_total() -> str:
 def test_data_quality_mart_counts_what_left_the_figures(golden_night):
     # The golden data load cleanly; D6 is the one deal without an amount.
     config, _ = golden_night
-    con = duckdb.connect(str(config.published_path), read_only=True)
-    try:
-        counts = dict(
-            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
-        )
-    finally:
-        con.close()
+    counts = data_quality_counts(config.published_path)
     assert counts == {
         "quarantined_rows": 0,
         "stage_changes_without_deal": 0,
