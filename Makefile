@@ -61,9 +61,9 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 # A second venv with DuckDB 1.1 only: the tests open the published file with it, as a
-# BI driver bundling DuckDB 1.x would.
+# BI driver bundling DuckDB 1.x would. Made by uv (no pip in it: 0.1 s, `-m venv` 3 s).
 $(BI_STAMP): requirements-bi.lock $(STAMP)
-	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	test -x $(BI_VENV)/bin/python || $(UV) venv --quiet --no-python-downloads --python $(PYTHON) $(BI_VENV)
 	$(UV) pip sync --python $(BI_VENV)/bin/python --require-hashes --compile-bytecode requirements-bi.lock
 	touch $@
 
