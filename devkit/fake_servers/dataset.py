@@ -83,6 +83,11 @@ class SampleDataset:
                         where "{column}" not like '%Z'"""
                 )
 
+    @property
+    def version(self) -> int:
+        """Bumped by every change: rows read at one version are current while it holds."""
+        return self._version
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run a query over the dataset; rows as dicts."""
         with self._lock:

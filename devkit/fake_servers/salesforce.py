@@ -84,6 +84,7 @@ CLI: python -m devkit.fake_servers.salesforce --data DIR [--deals N --seed S] [-
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -112,6 +113,9 @@ DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
 MAX_BATCH_SIZE = 2000
 MAX_OPEN_CURSORS = 10
+# A query matching at most this many rows keeps them for its batches (while the data is
+# unchanged); a bigger one keeps only its keys and reads each batch's rows when served.
+CACHED_ROWS = 10_000
 API_DAILY_LIMIT = 15_000
 ORG_ID = "00D000000000001AAA"
 MASTER_RECORD_TYPE = "012000000000000AAA"  # Salesforce's id of the Master record type
@@ -1246,6 +1250,10 @@ class _Cursor:
     batch_size: int
     include_deleted: bool
     base: str = BASE_PATH  # the version the query was asked under: its next links keep it
+    # The matched rows' fields as read by the query, and the dataset's version then: a batch
+    # served while the data is unchanged takes them from here instead of reading them again.
+    rows: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    version: int = -1
 
 
 class SalesforceApi:
@@ -1644,16 +1652,20 @@ class SalesforceApi:
         visible = "true" if include_deleted else "not v._deleted"
         limit = "" if plan.limit is None else f" limit {int(plan.limit)}"
         sql = (
-            f"select v._key from ({plan.sobject.sql(catalog, False)}) as v "
+            f"select v._key, {_columns(plan)} from ({plan.sobject.sql(catalog, False)}) as v "
             f"where {visible} and ({plan.where_sql}) order by {plan.order_sql}{limit}"
         )
-        keys = array("q", (row["_key"] for row in self.dataset.rows(sql, plan.params)))
+        version = self.dataset.version  # before the read: a change during it makes it stale
+        rows = self.dataset.rows(sql, plan.params)
+        keys = array("q", (row["_key"] for row in rows))
         if plan.sobject.name == "RecordType" and not self.record_types:
             keys = array("q")  # an org without record types: the object exists, empty
         if plan.count:
             return 200, _JSON, {"totalSize": len(keys), "done": True, "records": []}
         base = f"/services/data/{request.path_params['version']}"
         cursor = _Cursor(plan, catalog, keys, _batch_size(request), include_deleted, base)
+        if len(rows) <= CACHED_ROWS:
+            cursor.rows, cursor.version = {row["_key"]: row for row in rows}, version
         locator = self._open(cursor) if len(keys) > cursor.batch_size else None
         return 200, _JSON, self._batch(cursor, locator, 0)
 
@@ -1661,15 +1673,18 @@ class SalesforceApi:
         """One batch: the current values of the rows the query matched, in the query's order."""
         keys = list(cursor.keys[offset : offset + cursor.batch_size])
         plan = cursor.plan
-        # `query` leaves out rows deleted since the query ran; `queryAll` keeps them.
-        visible = "true" if cursor.include_deleted else "not v._deleted"
-        columns = ", ".join(f'v."{f}"' for f in dict.fromkeys(("Id", *plan.fields)))
-        sql = (
-            "with scope (k) as (select unnest(?::bigint[])) "
-            f"select v._key, {columns} from ({plan.sobject.sql(cursor.catalog, True)}) as v "
-            f"where {visible} and v._key in (select k from scope)"
-        )
-        rows = {row["_key"]: row for row in self.dataset.rows(sql, [keys])}
+        if cursor.version == self.dataset.version:
+            rows = cursor.rows  # nothing changed since the query read them
+        else:
+            # `query` leaves out rows deleted since the query ran; `queryAll` keeps them.
+            visible = "true" if cursor.include_deleted else "not v._deleted"
+            sql = (
+                "with scope (k) as (select unnest(?::bigint[])) "
+                f"select v._key, {_columns(plan)} "
+                f"from ({plan.sobject.sql(cursor.catalog, True)}) as v "
+                f"where {visible} and v._key in (select k from scope)"
+            )
+            rows = {row["_key"]: row for row in self.dataset.rows(sql, [keys])}
         body: dict[str, Any] = {"totalSize": len(cursor.keys)}
         following = offset + cursor.batch_size
         body["done"] = following >= len(cursor.keys)
@@ -1692,6 +1707,11 @@ class SalesforceApi:
             while len(self._cursors) > MAX_OPEN_CURSORS:
                 self._cursors.popitem(last=False)
         return locator
+
+
+def _columns(plan: _Plan) -> str:
+    """The select list of a query's fields (Id first: the records carry it)."""
+    return ", ".join(f'v."{f}"' for f in dict.fromkeys(("Id", *plan.fields)))
 
 
 def _header(request: Request, name: str) -> str | None:
