@@ -344,18 +344,21 @@ class Stack:
         return self.get(f"/dags/crm_nightly/dagRuns/{run_id}")
 
     def wait_for_run(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict:
+        """The run once it ended. One request a second while its tasks run (each costs the
+        api-server CPU that the night's own tasks would use): their states, then the run's
+        once none is left to run."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            run = self.run(run_id)
-            if run["state"] in ("success", "failed"):
-                return run
+            states = {t: ti["state"] for t, ti in self.task_instances(run_id).items()}
             # No night here should wait for a retry: say which task failed, at once.
-            retrying = [
-                t for t, ti in self.task_instances(run_id).items() if ti["state"] == "up_for_retry"
-            ]
+            retrying = [t for t, state in states.items() if state == "up_for_retry"]
             assert not retrying, f"{run_id}: {retrying} up for retry:\n" + self.tail(
                 "airflow-scheduler"
             )
+            if states and all(state in _TASK_ENDED for state in states.values()):
+                run = self.run(run_id)
+                if run["state"] in ("success", "failed"):
+                    return run
             time.sleep(1)
         raise AssertionError(
             f"{run_id} not finished in {timeout} s:\n" + self.tail("airflow-scheduler")
@@ -364,6 +367,10 @@ class Stack:
     def task_instances(self, run_id: str) -> dict[str, dict]:
         body = self.get(f"/dags/crm_nightly/dagRuns/{run_id}/taskInstances")
         return {ti["task_id"]: ti for ti in body["task_instances"]}
+
+
+# Task instance states after which the task will not run again in this run.
+_TASK_ENDED = {"success", "failed", "upstream_failed", "skipped", "removed"}
 
 
 def _processes() -> list[tuple[int, str]]:
