@@ -3,7 +3,13 @@ config in a temporary folder, the published marts, the raw tables' row counts.""
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import duckdb
 
@@ -125,3 +131,58 @@ def apply_a_day_of_changes(
         at=at,
     )
     return changes
+
+
+@dataclass
+class Output:
+    text: str = ""
+
+
+@contextmanager
+def process_output() -> Iterator[Output]:
+    """What the process writes to stdout and stderr while the block runs, as a task's log
+    holds it (what pytest's capfd reads, for a night a module fixture runs): file
+    descriptors 1 and 2, with sys.stdout and sys.stderr writing to them. `.text` is set
+    when the block ends."""
+    output = Output()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds, saved_streams = (os.dup(1), os.dup(2)), (sys.stdout, sys.stderr)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        stream = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        sys.stdout = sys.stderr = stream
+        try:
+            yield output
+        finally:
+            stream.flush()
+            sys.stdout, sys.stderr = saved_streams
+            for fd, saved in zip((1, 2), saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
+            sink.seek(0)
+            output.text = sink.read().decode("utf-8", errors="replace")
+
+
+@contextmanager
+def served_first_night(sample, root, build_server, api_config, *, token, token_env, as_of):
+    """A module fixture's first night through a fake CRM API: the sample served by
+    `build_server` (devkit.fake_servers), a night as of `as_of` with the token in
+    `token_env`, its result and what it wrote to stdout and stderr (process_output, for the
+    token test). Yields them with the dataset, server and config; the server serves until
+    the block ends (later tests change its data and run the next nights)."""
+    import pytest
+
+    from devkit.fake_servers.dataset import SampleDataset
+    from night.tasks import run_night
+
+    dataset = SampleDataset(sample)
+    with build_server(dataset, token=token) as server:
+        config = api_config(root, server.url)
+        with pytest.MonkeyPatch.context() as mp, process_output() as output:
+            mp.setenv(token_env, token)
+            result = run_night(as_of=as_of, run_id="n1", config=config)
+        yield SimpleNamespace(
+            dataset=dataset, server=server, config=config, result=result, output=output
+        )

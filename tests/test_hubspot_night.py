@@ -18,6 +18,7 @@ from api_nights import (
     marts,
     pipeline_config,
     raw_counts,
+    served_first_night,
 )
 
 from devkit.fake_servers.dataset import SampleDataset
@@ -214,28 +215,43 @@ STAGED_THE_SAME = [
 # --------------------------------------------------------------------------------------------
 
 
-def test_incremental_night_after_changes_equals_a_full_refresh(sample, tmp_path):
+@pytest.fixture(scope="module")
+def first_night(sample, tmp_path_factory):
+    """A night through the API as of FIRST_NIGHT on the unchanged sample, with its fake
+    portal still serving, its result and what it wrote to stdout and stderr: the
+    incremental test carries on from it (changing the portal's data), the token test reads
+    what it left behind."""
+    with served_first_night(
+        sample,
+        tmp_path_factory.mktemp("first-night"),
+        build_server,
+        _api_config,
+        token=TOKEN,
+        token_env="HUBSPOT_TEST_TOKEN",
+        as_of=_as_of(),
+    ) as night:
+        yield night
+
+
+def test_incremental_night_after_changes_equals_a_full_refresh(first_night, tmp_path):
     from night.tasks import run_night
 
-    dataset = SampleDataset(sample)
-    with build_server(dataset, token=TOKEN) as server:
-        # GIVEN a first night, then a day of changes in the CRM: two moves (one a win), an
-        # archived deal with activities, and a new deal
-        incremental = _api_config(tmp_path / "incremental", server.url)
-        run_night(as_of=_as_of(), run_id="n1", config=incremental)
-        at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
-        changes = apply_a_day_of_changes(
-            dataset, at, deleted_with_activities=True, new_amount="1000.50"
-        )
-        archived = changes.deleted
-        # WHEN the next night runs incrementally, and another warehouse refreshes fully
-        as_of = _as_of("2026-07-02T00:00:00Z")
-        window_start = _window_start(incremental)
-        requests_before = len(server.requests_to(DEALS))
-        second = run_night(as_of=as_of, run_id="n2", config=incremental)
-        incremental_lists = server.requests_to(DEALS)[requests_before:]
-        full = _api_config(tmp_path / "full", server.url, full_refresh=True)
-        full_night = run_night(as_of=as_of, run_id="full", config=full)
+    # GIVEN a first night (first_night), then a day of changes in the CRM: two moves (one a
+    # win), an archived deal with activities, and a new deal
+    dataset, server, incremental = first_night.dataset, first_night.server, first_night.config
+    at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    changes = apply_a_day_of_changes(
+        dataset, at, deleted_with_activities=True, new_amount="1000.50"
+    )
+    archived = changes.deleted
+    # WHEN the next night runs incrementally, and another warehouse refreshes fully
+    as_of = _as_of("2026-07-02T00:00:00Z")
+    window_start = _window_start(incremental)
+    requests_before = len(server.requests_to(DEALS))
+    second = run_night(as_of=as_of, run_id="n2", config=incremental)
+    incremental_lists = server.requests_to(DEALS)[requests_before:]
+    full = _api_config(tmp_path / "full", server.url, full_refresh=True)
+    full_night = run_night(as_of=as_of, run_id="full", config=full)
     # THEN the incremental night read exactly the deals modified in its window (from the
     # high-water mark minus the 24 h lookback) plus the one archived in it, by search
     in_window = dataset.scalar(
@@ -508,22 +524,24 @@ def test_a_next_link_on_the_last_page_ends_in_an_empty_page_and_a_complete_night
 # --------------------------------------------------------------------------------------------
 
 
-def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, capfd, monkeypatch):
+def test_token_never_reaches_task_output_or_dbt_artifacts(
+    first_night, tmp_path, capfd, monkeypatch
+):
     from extract.http import HttpError
-    from night.tasks import extract_source, run_night
+    from night.tasks import extract_source
 
-    with build_server(SampleDataset(sample), token=TOKEN) as server:
-        config = _api_config(tmp_path / "secret", server.url)
-        result = run_night(as_of=_as_of(), run_id="s", config=config)
-        # A token HubSpot refuses: the 401 names the request, never the token.
-        wrong = _api_config(tmp_path / "wrong", server.url, token_env="HUBSPOT_WRONG_TOKEN")
-        monkeypatch.setenv("HUBSPOT_WRONG_TOKEN", TOKEN + "-revoked")
-        with pytest.raises(HttpError, match=r"GET /crm/v3/pipelines/deals failed: HTTP 401"):
-            extract_source("demo_crm", as_of=_as_of(), config=wrong)
+    # GIVEN the first night (and, when the incremental test ran, the nights after it)
+    config, server = first_night.config, first_night.server
+    # A token HubSpot refuses: the 401 names the request, never the token.
+    wrong = _api_config(tmp_path / "wrong", server.url, token_env="HUBSPOT_WRONG_TOKEN")
+    monkeypatch.setenv("HUBSPOT_WRONG_TOKEN", TOKEN + "-revoked")
+    with pytest.raises(HttpError, match=r"GET /crm/v3/pipelines/deals failed: HTTP 401"):
+        extract_source("demo_crm", as_of=_as_of(), config=wrong)
     # XCom is the returned summary; dbt writes manifests, run results and logs.
-    assert TOKEN not in repr(result)
+    assert TOKEN not in repr(first_night.result)
+    assert "Completed successfully" in first_night.output.text  # dbt's output was read
     out, err = capfd.readouterr()
-    assert TOKEN not in out + err
+    assert TOKEN not in first_night.output.text + out + err
     artifacts = [p for p in config.state_dir.rglob("*") if p.is_file()]
     assert any(p.name == "manifest.json" for p in artifacts)
     for path in artifacts:

@@ -14,6 +14,7 @@ from api_nights import (
     marts,
     pipeline_config,
     raw_counts,
+    served_first_night,
 )
 
 from devkit.fake_servers.dataset import SampleDataset
@@ -177,17 +178,32 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
     assert hits == 0
 
 
-def test_token_never_reaches_task_output_or_dbt_artifacts(sample, tmp_path, monkeypatch, capfd):
-    from night.tasks import parse_as_of, run_night
+@pytest.fixture(scope="module")
+def first_night(sample, tmp_path_factory):
+    """A night through the API as of 2026-07-01 on the unchanged sample, with its fake
+    account still serving, its result and what it wrote to stdout and stderr: the token
+    test reads what it left behind, the quarantine test carries on from it."""
+    from night.tasks import parse_as_of
 
-    monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
-    with build_server(SampleDataset(sample), token=TOKEN) as server:
-        config = _api_config(tmp_path / "secret", server.url)
-        result = run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="s", config=config)
+    with served_first_night(
+        sample,
+        tmp_path_factory.mktemp("first-night"),
+        build_server,
+        _api_config,
+        token=TOKEN,
+        token_env="PIPEDRIVE_TEST_TOKEN",
+        as_of=parse_as_of("2026-07-01T00:00:00Z"),
+    ) as night:
+        yield night
+
+
+def test_token_never_reaches_task_output_or_dbt_artifacts(first_night):
+    # GIVEN the first night (and, when the quarantine test ran, the night after it)
+    config = first_night.config
     # XCom is the returned summary; dbt writes manifests, run results and logs.
-    assert TOKEN not in repr(result)
-    out, err = capfd.readouterr()
-    assert TOKEN not in out + err
+    assert TOKEN not in repr(first_night.result)
+    assert "Completed successfully" in first_night.output.text  # dbt's output was read
+    assert TOKEN not in first_night.output.text
     artifacts = [p for p in config.state_dir.rglob("*") if p.is_file()]
     assert any(p.name == "manifest.json" for p in artifacts)
     for path in artifacts:
@@ -231,22 +247,20 @@ def test_missing_token_fails_naming_where_it_looked(sample, tmp_path, monkeypatc
 
 
 def test_a_deal_value_outside_any_real_range_is_quarantined_not_failing_the_night(
-    sample, tmp_path, monkeypatch
+    first_night, monkeypatch
 ):
     from datetime import UTC, datetime
 
     from night.tasks import parse_as_of, run_night
 
+    # GIVEN a first night (first_night, as of 2026-07-01), then the CRM holds a deal whose
+    # value is 10^40
     monkeypatch.setenv("PIPEDRIVE_TEST_TOKEN", TOKEN)
-    dataset = SampleDataset(sample)
-    with build_server(dataset, token=TOKEN) as server:
-        config = _api_config(tmp_path / "night", server.url)
-        run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=config)
-        # GIVEN the CRM now holds a deal whose value is 10^40
-        at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
-        changes = apply_a_day_of_changes(dataset, at, new_amount="1" + "0" * 40)
-        # WHEN the next night runs THEN it publishes, without that deal
-        run_night(as_of=parse_as_of("2026-07-02T00:00:00Z"), run_id="n2", config=config)
+    dataset, config = first_night.dataset, first_night.config
+    at = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    changes = apply_a_day_of_changes(dataset, at, new_amount="1" + "0" * 40)
+    # WHEN the next night runs THEN it publishes, without that deal
+    run_night(as_of=parse_as_of("2026-07-02T00:00:00Z"), run_id="n2", config=config)
     con = duckdb.connect(str(config.warehouse_path), read_only=True)
     try:
         quarantined = con.execute(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -18,6 +17,7 @@ from api_nights import (
     marts,
     pipeline_config,
     raw_counts,
+    served_first_night,
 )
 
 from devkit.fake_servers import Fault
@@ -93,18 +93,22 @@ def token(monkeypatch):
 @pytest.fixture(scope="module")
 def first_night(sample, tmp_path_factory):
     """An incremental night through the API as of 2026-07-01 on the unchanged sample, with
-    its fake org still serving, and the deals it published: the incremental test carries
-    on from it (changing the org's data), the paging test compares with its deals."""
-    from night.tasks import parse_as_of, run_night
+    its fake org still serving, its result and what it wrote to stdout and stderr, and the
+    deals it published: the incremental test carries on from it (changing the org's data),
+    the paging test compares with its deals, the token test reads what it left behind."""
+    from night.tasks import parse_as_of
 
-    dataset = SampleDataset(sample)
-    with build_server(dataset, token=TOKEN) as server:
-        config = _api_config(tmp_path_factory.mktemp("first-night"), server.url)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("SALESFORCE_TEST_TOKEN", TOKEN)
-            run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="n1", config=config)
-        deals = marts(config.published_path, ["fct_deals"])["fct_deals"]
-        yield SimpleNamespace(dataset=dataset, server=server, config=config, deals=deals)
+    with served_first_night(
+        sample,
+        tmp_path_factory.mktemp("first-night"),
+        build_server,
+        _api_config,
+        token=TOKEN,
+        token_env="SALESFORCE_TEST_TOKEN",
+        as_of=parse_as_of("2026-07-01T00:00:00Z"),
+    ) as night:
+        night.deals = marts(night.config.published_path, ["fct_deals"])["fct_deals"]
+        yield night
 
 
 def test_salesforce_night_gives_the_canonical_figures(
@@ -413,19 +417,16 @@ def test_records_changing_between_pages_leave_a_consistent_night(
     assert deals[renamed] == "Renamed while paging / open"
 
 
-def test_token_never_reaches_task_output_raw_or_dbt_artifacts(sample, tmp_path, token, capfd):
-    from night.tasks import parse_as_of, run_night
-
-    with build_server(SampleDataset(sample), token=token) as server:
-        config = _api_config(tmp_path / "secret", server.url)
-        result = run_night(as_of=parse_as_of("2026-07-01T00:00:00Z"), run_id="s", config=config)
-        # The fake server saw the token on every request, in the Authorization header only.
-        assert server.requests
-        assert all(r.headers.get("Authorization") == "Bearer ***" for r in server.requests)
+def test_token_never_reaches_task_output_raw_or_dbt_artifacts(first_night):
+    # GIVEN the first night (and, when the incremental test ran, the nights after it)
+    config, server = first_night.config, first_night.server
+    # The fake server saw the token on every request, in the Authorization header only.
+    assert server.requests
+    assert all(r.headers.get("Authorization") == "Bearer ***" for r in server.requests)
     # XCom is the returned summary; dbt writes manifests, run results and logs.
-    assert TOKEN not in repr(result)
-    out, err = capfd.readouterr()
-    assert TOKEN not in out + err
+    assert TOKEN not in repr(first_night.result)
+    assert "Completed successfully" in first_night.output.text  # dbt's output was read
+    assert TOKEN not in first_night.output.text
     artifacts = [p for p in config.state_dir.rglob("*") if p.is_file()]
     assert any(p.name == "manifest.json" for p in artifacts)
     for path in artifacts:
