@@ -1,5 +1,6 @@
 """Helpers shared by the API-source night tests (tests/test_<crm>_night.py): a pipeline
-config in a temporary folder, the published marts, the raw tables' row counts."""
+config in a temporary folder, the published marts, the raw tables' row counts, a day of
+CRM changes, and each file's first night with what it wrote to stdout and stderr."""
 
 from __future__ import annotations
 
