@@ -1650,13 +1650,23 @@ class SalesforceApi:
             f"{_literal(self.corporate_currency)}))"
         )
         visible = "true" if include_deleted else "not v._deleted"
-        limit = "" if plan.limit is None else f" limit {int(plan.limit)}"
-        sql = (
-            f"select v._key, {_columns(plan)} from ({plan.sobject.sql(catalog, False)}) as v "
-            f"where {visible} and ({plan.where_sql}) order by {plan.order_sql}{limit}"
-        )
+
+        def matching(select: str, cap: int | None = None) -> str:
+            limits = [n for n in (plan.limit, cap) if n is not None]
+            return (
+                f"select {select} from ({plan.sobject.sql(catalog, False)}) as v "
+                f"where {visible} and ({plan.where_sql}) order by {plan.order_sql}"
+                + (f" limit {int(min(limits))}" if limits else "")
+            )
+
+        # The matched rows with their fields, when there are few enough to keep; else
+        # their keys only.
         version = self.dataset.version  # before the read: a change during it makes it stale
-        rows = self.dataset.rows(sql, plan.params)
+        rows = self.dataset.rows(
+            matching(f"v._key, {_columns(plan)}", cap=CACHED_ROWS + 1), plan.params
+        )
+        if len(rows) > CACHED_ROWS:
+            rows, version = self.dataset.rows(matching("v._key"), plan.params), -1
         keys = array("q", (row["_key"] for row in rows))
         if plan.sobject.name == "RecordType" and not self.record_types:
             keys = array("q")  # an org without record types: the object exists, empty
@@ -1664,7 +1674,7 @@ class SalesforceApi:
             return 200, _JSON, {"totalSize": len(keys), "done": True, "records": []}
         base = f"/services/data/{request.path_params['version']}"
         cursor = _Cursor(plan, catalog, keys, _batch_size(request), include_deleted, base)
-        if len(rows) <= CACHED_ROWS:
+        if version >= 0:
             cursor.rows, cursor.version = {row["_key"]: row for row in rows}, version
         locator = self._open(cursor) if len(keys) > cursor.batch_size else None
         return 200, _JSON, self._batch(cursor, locator, 0)
