@@ -46,9 +46,10 @@ def test_connect_waits_for_another_process_to_release_the_file(tmp_path):
 
 def test_connect_gives_up_after_the_lock_timeout(tmp_path):
     path = tmp_path / "wh.duckdb"
-    holder = _hold_lock(path, 5)
+    holder = _hold_lock(path, 5)  # held past the timeout, then stopped: not waited out
     try:
         with pytest.raises(duckdb.IOException, match="lock"):
             connect(path, lock_timeout=1)
     finally:
+        holder.terminate()
         holder.wait()
