@@ -43,6 +43,20 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A per-deal model's config (called first in its SQL): an incremental table replaced by
+    the deals of int_changed_deals, which it reads through where_changed_deal (hence the
+    dependency, declared here at parse time). Its data tests check tonight's deals;
+    publish replaces the same deals' rows of a mart (night/transform.per_deal_marts). -#}
+{% macro per_deal_model() -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace',
+    unique_key='deal_id',
+    replace_by='changed_deals',
+) }}
+-- depends_on: {{ ref('int_changed_deals') }}
+{%- endmacro %}
+
 {#- The deals a per-deal model rebuilds tonight, as a relation (int_changed_deals). Outside
     models' refs (a data test's filter), named as generate_schema_name places it. -#}
 {% macro changed_deals_relation() -%}

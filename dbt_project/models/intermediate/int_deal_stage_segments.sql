@@ -3,13 +3,7 @@
     creation for the first) to the next change, cut at the close. Feeds the daily pipeline
     snapshot (docs/metric-decisions.md, "Pipeline snapshot"). -#}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
+{{ per_deal_model() }}
 
 with
 

@@ -4,13 +4,7 @@
     CRM status is closed but whose last spell is still open are reconciled with the
     status (docs/metric-decisions.md). -#}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
+{{ per_deal_model() }}
 
 with
 

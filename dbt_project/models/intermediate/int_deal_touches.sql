@@ -1,12 +1,6 @@
 {#- Touches per deal: activities up to the close (up to the as-of time while open). -#}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
+{{ per_deal_model() }}
 
 with
 

@@ -1,10 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
+{{ per_deal_model() }}
 -- depends_on: {{ ref('int_crm_stages__seen') }}
 {# Built after the unmapped-stage check on int_crm_stages__seen has passed. #}
 

@@ -1,13 +1,7 @@
 {#- Deals with every deal-level measure, amounts unrounded: the marts aggregate from here
     and round only at the end. fct_deals publishes it with amounts in cents. -#}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
+{{ per_deal_model() }}
 
 with
 

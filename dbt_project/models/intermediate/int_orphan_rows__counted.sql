@@ -5,13 +5,7 @@
     its orphans. Rows without a deal id have no deal to be rebuilt with: mart_data_quality
     counts those itself, every night. -#}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace',
-    unique_key='deal_id',
-    replace_by='changed_deals',
-) }}
--- depends_on: {{ ref('int_changed_deals') }}
+{{ per_deal_model() }}
 
 with
 
