@@ -30,17 +30,20 @@ GRAIN = {
 }
 
 
-def data_quality_counts(published: Path) -> dict[str, int]:
-    """mart_data_quality of a published file: affected rows by check name."""
+def query(path: Path, sql: str) -> list[tuple]:
+    """The rows of one query on a DuckDB file, opened read-only (and closed again)."""
     import duckdb
 
-    con = duckdb.connect(str(published), read_only=True)
+    con = duckdb.connect(str(path), read_only=True)
     try:
-        return dict(
-            con.execute("select check_name, affected_rows from marts.mart_data_quality").fetchall()
-        )
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def data_quality_counts(published: Path) -> dict[str, int]:
+    """mart_data_quality of a published file: affected rows by check name."""
+    return dict(query(published, "select check_name, affected_rows from marts.mart_data_quality"))
 
 
 def read_expected(mart: str) -> tuple[list[str], list[dict[str, str]]]:

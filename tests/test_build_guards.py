@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from conftest import copy_golden_landing, write_golden_config
-from golden_marts import GOLDEN_DIR, data_quality_counts
+from golden_marts import GOLDEN_DIR, data_quality_counts, query
 
 
 def _night(tmp_path, as_of, **kwargs):
@@ -89,8 +89,6 @@ def test_missing_fx_rate_fails_the_build_naming_currency_and_month(tmp_path, gol
 
 def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, golden_as_of):
     # GIVEN a deal line with a bad amount (quarantined) and activities of two unknown deals
-    import duckdb
-
     landing = copy_golden_landing(tmp_path / "landing")
     with (landing / "deals.csv").open("a") as fh:
         fh.write("D99,Bad,direct,Qualified,open,12 000,EUR,u1,Alice,C9,,2026-02-01T00:00:00Z,,\n")
@@ -104,13 +102,9 @@ def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, 
     counts = data_quality_counts(config.published_path)
     assert counts["quarantined_rows"] == 1
     assert counts["activities_without_deal"] == 2
-    raw = duckdb.connect(str(config.warehouse_path), read_only=True)
-    try:
-        quarantined = raw.execute(
-            "select _source_file, line_number, reason from raw._quarantine"
-        ).fetchall()
-    finally:
-        raw.close()
+    quarantined = query(
+        config.warehouse_path, "select _source_file, line_number, reason from raw._quarantine"
+    )
     assert quarantined == [("deals.csv", 17, "amount is not a number: '12 000'")]
     # WHEN the next night's files bring the unknown deal D98, a stage change of another
     # unknown deal (D97) and an activity of a third (D96)
@@ -137,11 +131,8 @@ def test_rows_that_cannot_reach_the_marts_are_counted_in_data_quality(tmp_path, 
     assert counts["activities_without_deal"] == 2
     assert counts["stage_changes_without_deal"] == 1
     # (which orphans: D98's gone, D95's kept, D96's and D97's new)
-    raw = duckdb.connect(str(config.warehouse_path), read_only=True)
-    try:
-        orphans = raw.execute(
-            "select * from intermediate.int_orphan_rows__counted order by deal_id"
-        ).fetchall()
-    finally:
-        raw.close()
+    orphans = query(
+        config.warehouse_path,
+        "select * from intermediate.int_orphan_rows__counted order by deal_id",
+    )
     assert orphans == [("golden:D95", 0, 1), ("golden:D96", 0, 1), ("golden:D97", 1, 0)]
