@@ -17,13 +17,19 @@
       those of the staging unions the deals staged tonight (get_where_subquery below).
     Its marts equal a full refresh's: tests/test_incremental_night.py proves it. -#}
 
+{#- True on an incremental night: the build was given `changed_since_batch`
+    (night/build_state.py). -#}
+{% macro incremental_build() -%}
+    {{ return(var('changed_since_batch', none) is not none) }}
+{%- endmacro %}
+
 {#- True while an incremental model is being replaced in part (see above). -#}
 {% macro incremental_night() -%}
     {#- A unit test renders the model without a relation (`this`): never incremental. -#}
     {%- if this is none or not is_incremental() -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- if var('changed_since_batch', none) is none -%}
+    {%- if not incremental_build() -%}
         {{ exceptions.raise_compiler_error("model " ~ this ~ " exists and the build is not a full refresh, but var 'changed_since_batch' is missing: pass it (night/build_state.py does) or --full-refresh") }}
     {%- endif -%}
     {{ return(true) }}
@@ -36,7 +42,7 @@
 
 {#- on-run-start: an empty log for an incremental night (other commands: nothing). -#}
 {% macro reset_changed_deals_log() -%}
-    {%- if var('changed_since_batch', none) is not none -%}
+    {%- if incremental_build() -%}
     create schema if not exists meta;
     create table if not exists {{ changed_deals_log() }} (deal_id varchar);
     delete from {{ changed_deals_log() }};
@@ -73,7 +79,7 @@
 {%- endmacro %}
 
 {#- `where <column> in (tonight's changed deals)` on an incremental night, else nothing: the
-    input filter of a per-deal model. The model declares `-- depends_on:` int_changed_deals. -#}
+    input filter of a per-deal model (per_deal_model() declares its int_changed_deals). -#}
 {% macro where_changed_deal(column='deal_id') -%}
     {%- if incremental_night() %}
     where {{ in_changed_deals(column) }}
@@ -83,7 +89,7 @@
 {#- On an incremental night, only the deals staged tonight (their log), for a table that
     checks what tonight brought (int_crm_stages__seen); every row otherwise. -#}
 {% macro where_staged_deal(column='deal_id') -%}
-    {%- if var('changed_since_batch', none) is not none %}
+    {%- if incremental_build() %}
     where {{ in_staged_deals(column) }}
     {%- endif -%}
 {%- endmacro %}
@@ -152,7 +158,7 @@
     night both select every row. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set incremental = var('changed_since_batch', none) is not none -%}
+    {%- set incremental = incremental_build() -%}
     {%- if incremental and not where -%}
         {%- set replace_by = replaced_in_part() -%}
         {%- if replace_by == 'changed_deals' -%}

@@ -14,13 +14,13 @@
 
 {%- set previous = adapter.get_relation(
     database=this.database, schema=this.schema, identifier='int_deals__measured') %}
-{%- if execute and var('changed_since_batch', none) is not none and previous is none %}
+{%- if execute and incremental_build() and previous is none %}
     {{ exceptions.raise_compiler_error("an incremental night needs the last build's int_deals__measured in " ~ this.schema ~ ": run a full refresh") }}
 {%- endif %}
 
 with
 
-{% if var('changed_since_batch', none) is not none %}
+{% if incremental_build() %}
 
 logged as (
 
