@@ -172,3 +172,47 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
         ("primary_key(deal_id)", "NULL", 1),
         ("primary_key(deal_id)", "golden:D1", 2),
     ]
+
+
+def test_dbt_lines_reach_stdout_and_dbt_log_at_info_and_dbt_log_at_debug_when_asked(
+    golden_night, golden_as_of, capfd, monkeypatch
+):
+    """The night writes dbt's info lines itself (dbt's own loggers are off: they format
+    every event, debug ones included): to stdout as dbt shows them, and to dbt.log as dbt
+    writes it. DBT_LOG_LEVEL_FILE=debug hands dbt.log back to dbt's file logger."""
+    import re
+
+    from night import transform
+
+    config, _ = golden_night
+    log = config.state_dir / "dbt_logs" / "dbt.log"
+    listing = ("ls", "--select", "mart_cac", "--output", "name", "--resource-type", "model")
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    # WHEN a dbt command runs
+    start = log.stat().st_size
+    capfd.readouterr()
+    transform.dbt_command(config, golden_as_of, listing)
+    out = capfd.readouterr().out.splitlines()
+    added = log.read_text(encoding="utf8")[start:].splitlines()
+    # THEN stdout shows its lines as dbt does: the time, two spaces, the message; and what
+    # the command prints (the model it lists) as it is
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  Running with dbt=1\.11\.\d+", out[0]), out
+    assert out[-1] == "mart_cac"
+    # THEN dbt.log holds the same lines, after dbt's separator, with level and thread, and
+    # no debug line
+    assert re.fullmatch(r"=+ \d\d:\d\d:\d\d\.\d{6} \| [0-9a-f-]{36} =+", added[2]), added[:3]
+    lines = added[3:]
+    pattern = r"\d\d:\d\d:\d\d\.\d{6} \[(\w+) *\] \[MainThread\]: (.*)"
+    assert [re.fullmatch(pattern, line).groups() for line in lines] == [
+        ("info", line[10:] if line != "mart_cac" else line) for line in out
+    ]
+    # WHEN the environment asks dbt.log for debug
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    start = log.stat().st_size
+    transform.dbt_command(config, golden_as_of, listing)
+    added = log.read_text(encoding="utf8")[start:]
+    # THEN dbt's file logger writes it: its debug lines too, each info line once
+    assert " [debug] [MainThread]: running dbt with arguments " in added
+    assert added.count("[MainThread]: Running with dbt=") == 1
+    assert added.count("[info ] [MainThread]: mart_cac\n") == 1
+    assert capfd.readouterr().out.splitlines()[-1] == "mart_cac"
