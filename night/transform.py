@@ -220,12 +220,53 @@ def _invoke(args: list[str], manifest: Any, env: dict[str, str]) -> tuple[list[s
     # dbt.log is the night's to write unless dbt's own file logger writes it (at debug).
     to_file = env["DBT_LOG_LEVEL_FILE"] == "none"
     output = _DbtLines(Path(env["DBT_LOG_PATH"]) / "dbt.log", to_file=to_file)
+    _use_info_event_manager()
     try:
         result = dbtRunner(manifest=manifest, callbacks=[output.event]).invoke(args)
     finally:
         output.close()
         _release_duckdb()
     return output.lines, result
+
+
+def _use_info_event_manager() -> None:
+    """dbt's event manager, without the work for the debug events no one reads.
+
+    dbt's EventManager builds a message (a protobuf conversion) for every event it fires
+    before its loggers and callbacks look at the level; ~1,800 of a small build's ~2,000
+    events are at debug. With no logger (dbt's are off, _DbtLines reads info and up) a
+    debug event has no reader and is dropped here. dbt.log at debug is dbt's file logger:
+    every event goes through then. Golden build, in turns: 1.81 -> 1.57 CPU-s (median of
+    12 each)."""
+    from dbt_common.events import event_manager_client
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.event_manager import EventManager
+
+    if getattr(event_manager_client.get_event_manager(), "drops_unread_debug_events", False):
+        return
+
+    class _InfoEventManager(EventManager):
+        drops_unread_debug_events = True
+
+        def fire_event(
+            self,
+            e: Any,
+            level: Any = None,
+            node: Any = None,
+            force_warn_or_error_handling: bool = False,
+        ) -> None:
+            if (
+                not self.loggers
+                and level is None
+                and not force_warn_or_error_handling
+                and e.level_tag() == EventLevel.DEBUG
+            ):
+                return
+            super().fire_event(
+                e, level=level, node=node, force_warn_or_error_handling=force_warn_or_error_handling
+            )
+
+    event_manager_client.ctx_set_event_manager(_InfoEventManager())
 
 
 class _DbtLines:
