@@ -28,10 +28,12 @@ files through `load_landing`, so they all behave alike:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -169,6 +171,7 @@ def load_landing(
     now = time.time()  # file-system age only: whether a writer may still be busy
     day = f"{as_of:%Y-%m-%d}"
     plausible = landing.plausible_at(as_of)
+    ready: list[tuple[Path, str, RawObject]] = []
     for path in candidate_files(landing):
         rel = path.relative_to(root).as_posix()
         if in_progress(path):
@@ -184,65 +187,76 @@ def load_landing(
             log.info("%s: %s changed under %ds ago, left for the next night", source.name, rel,
                      landing.settle_seconds)  # fmt: skip
             continue
-        source_file, sha = rel, None
-        if landing.archive:
-            sha = file_sha256(path)
-            earlier = _loaded_with_content(con, source.name, obj, sha)
-            if earlier:
-                log.info("%s: %s has the content of %s, not loaded again", source.name, rel,
-                         earlier)  # fmt: skip
-                report.files.append(FileLoad(rel, obj.table, "unchanged"))
-                _move(path, root / ARCHIVE_DIR / day / rel)
-                continue
-            source_file = _free_name(con, source.name, obj, f"{day}/{rel}")
-        fixed = fixed_values(path, obj) if fixed_values else {}
-        try:
-            stop_line = footer_start(path, obj, landing.fmt) if footer_start else None
-            result = load_csv_file(
-                con,
-                source_system=source.name,
-                obj=obj,
-                path=path,
-                source_file=source_file,
-                fmt=landing.fmt,
-                fixed=fixed,
-                stop_line=stop_line,
-                sha=sha,
-                plausible=plausible,
-            )
-        except LoadError as exc:
-            if not landing.archive:
-                report.errors.append(str(exc))
-                log.error("%s", exc)
-                continue
-            result = reject_file(
-                con,
-                source_system=source.name,
-                obj=obj,
-                path=path,
-                source_file=source_file,
-                reason=str(exc).removeprefix(f"{path}: "),
-                fmt=landing.fmt,
-                sha=sha,
-            )
-            target = root / REJECTED_DIR / source_file
-            _move(path, target)
-            target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
-            report.rejected.append(f"{rel}: {str(exc).removeprefix(f'{path}: ')}")
-            log.error("%s: %s set aside in %s: %s", source.name, rel, REJECTED_DIR, exc)
-        else:
+        ready.append((path, rel, obj))
+    # Each file's SHA-256 (its identity: an unchanged file is not loaded again) is read
+    # beside the loads, several files at once (hashlib works outside the GIL), each one
+    # ready before its file's turn. 1,000,000 deals: 1.8 s of hashing, ~0.9 s of it in
+    # the night's time.
+    hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sha256")
+    try:
+        hashes = [hashing.submit(file_sha256, path) for path, _, _ in ready]
+        for (path, rel, obj), hashed in zip(ready, hashes, strict=True):
+            sha = hashed.result()
+            source_file = rel
             if landing.archive:
-                _move(path, root / ARCHIVE_DIR / source_file)
-        report.files.append(result)
-        log.info(
-            "%s: %s -> %s: %s, %d rows loaded, %d quarantined",
-            source.name,
-            rel,
-            obj.qualified,
-            result.action,
-            result.rows_loaded,
-            result.rows_quarantined,
-        )
+                earlier = _loaded_with_content(con, source.name, obj, sha)
+                if earlier:
+                    log.info("%s: %s has the content of %s, not loaded again", source.name, rel,
+                             earlier)  # fmt: skip
+                    report.files.append(FileLoad(rel, obj.table, "unchanged"))
+                    _move(path, root / ARCHIVE_DIR / day / rel)
+                    continue
+                source_file = _free_name(con, source.name, obj, f"{day}/{rel}")
+            fixed = fixed_values(path, obj) if fixed_values else {}
+            try:
+                stop_line = footer_start(path, obj, landing.fmt) if footer_start else None
+                result = load_csv_file(
+                    con,
+                    source_system=source.name,
+                    obj=obj,
+                    path=path,
+                    source_file=source_file,
+                    fmt=landing.fmt,
+                    fixed=fixed,
+                    stop_line=stop_line,
+                    sha=sha,
+                    plausible=plausible,
+                )
+            except LoadError as exc:
+                if not landing.archive:
+                    report.errors.append(str(exc))
+                    log.error("%s", exc)
+                    continue
+                result = reject_file(
+                    con,
+                    source_system=source.name,
+                    obj=obj,
+                    path=path,
+                    source_file=source_file,
+                    reason=str(exc).removeprefix(f"{path}: "),
+                    fmt=landing.fmt,
+                    sha=sha,
+                )
+                target = root / REJECTED_DIR / source_file
+                _move(path, target)
+                target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n")
+                report.rejected.append(f"{rel}: {str(exc).removeprefix(f'{path}: ')}")
+                log.error("%s: %s set aside in %s: %s", source.name, rel, REJECTED_DIR, exc)
+            else:
+                if landing.archive:
+                    _move(path, root / ARCHIVE_DIR / source_file)
+            report.files.append(result)
+            log.info(
+                "%s: %s -> %s: %s, %d rows loaded, %d quarantined",
+                source.name,
+                rel,
+                obj.qualified,
+                result.action,
+                result.rows_loaded,
+                result.rows_quarantined,
+            )
+    finally:
+        hashing.shutdown(cancel_futures=True)
     if report.errors:
         raise LoadError(
             f"{source.name}: {len(report.errors)} file(s) could not be loaded "
