@@ -309,8 +309,9 @@ class _DbtLines:
         with self._lock:
             if info.msg:
                 self.lines.append(info.msg)
-            sys.stdout.write(shown + "\n")
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None in a process started without one
+                sys.stdout.write(shown + "\n")
+                sys.stdout.flush()
             if self._file is not None:
                 if info.name == "MainReportVersion":  # dbt's separator between invocations
                     rule = 30 * "="
