@@ -191,8 +191,10 @@ def load_landing(
     # Each file's SHA-256 (its identity: an unchanged file is not loaded again) is read
     # beside the loads, several files at once (hashlib works outside the GIL), each one
     # ready before its file's turn. 1,000,000 deals: 1.8 s of hashing, ~0.9 s of it in
-    # the night's time.
-    hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sha256")
+    # the night's time. A few threads at most: reading more files at once only shares the
+    # disk among them.
+    workers = min(4, os.cpu_count() or 1)
+    hashing = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sha256")
     try:
         hashes = [hashing.submit(file_sha256, path) for path, _, _ in ready]
         for (path, rel, obj), hashed in zip(ready, hashes, strict=True):
