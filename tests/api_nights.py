@@ -15,6 +15,9 @@ from types import SimpleNamespace
 import duckdb
 
 # Aggregate marts: they do not carry CRM ids, so every door must give the same rows.
+# The as-of time of each API night file's first night (served_first_night).
+FIRST_NIGHT = "2026-07-01T00:00:00Z"
+
 SAME_ROWS = (
     "mart_funnel_conversion",
     "mart_stage_duration",
@@ -167,23 +170,23 @@ def process_output() -> Iterator[Output]:
 
 
 @contextmanager
-def served_first_night(sample, root, build_server, api_config, *, token, token_env, as_of):
+def served_first_night(sample, tmp_path_factory, build_server, api_config, *, token, token_env):
     """A module fixture's first night through a fake CRM API: the sample served by
-    `build_server` (devkit.fake_servers), a night as of `as_of` with the token in
+    `build_server` (devkit.fake_servers), a night as of FIRST_NIGHT with the token in
     `token_env`, its result and what it wrote to stdout and stderr (process_output, for the
     token test). Yields them with the dataset, server and config; the server serves until
     the block ends (later tests change its data and run the next nights)."""
     import pytest
 
     from devkit.fake_servers.dataset import SampleDataset
-    from night.tasks import run_night
+    from night.tasks import parse_as_of, run_night
 
     dataset = SampleDataset(sample)
     with build_server(dataset, token=token) as server:
-        config = api_config(root, server.url)
+        config = api_config(tmp_path_factory.mktemp("first-night"), server.url)
         with pytest.MonkeyPatch.context() as mp, process_output() as output:
             mp.setenv(token_env, token)
-            result = run_night(as_of=as_of, run_id="n1", config=config)
+            result = run_night(as_of=parse_as_of(FIRST_NIGHT), run_id="n1", config=config)
         yield SimpleNamespace(
             dataset=dataset, server=server, config=config, result=result, output=output
         )

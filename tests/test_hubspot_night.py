@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from api_nights import (
     ALL_MARTS,
+    FIRST_NIGHT,
     SAME_ROWS,
     apply_a_day_of_changes,
     marts,
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.slow(seconds=45)
 TOKEN = "hs-test-token-2718281828"
 DEALS = "/crm/v3/objects/deals"
 SEARCH = "/crm/v3/objects/deals/search"
-FIRST_NIGHT = "2026-07-01T00:00:00Z"
 HUBSPOT_TABLES = (
     "hubspot__deals",
     "hubspot__deal_stage_history",
@@ -223,12 +223,11 @@ def first_night(sample, tmp_path_factory):
     what it left behind."""
     with served_first_night(
         sample,
-        tmp_path_factory.mktemp("first-night"),
+        tmp_path_factory,
         build_server,
         _api_config,
         token=TOKEN,
         token_env="HUBSPOT_TEST_TOKEN",
-        as_of=_as_of(),
     ) as night:
         yield night
 

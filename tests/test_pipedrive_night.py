@@ -183,16 +183,13 @@ def first_night(sample, tmp_path_factory):
     """A night through the API as of 2026-07-01 on the unchanged sample, with its fake
     account still serving, its result and what it wrote to stdout and stderr: the token
     test reads what it left behind, the quarantine test carries on from it."""
-    from night.tasks import parse_as_of
-
     with served_first_night(
         sample,
-        tmp_path_factory.mktemp("first-night"),
+        tmp_path_factory,
         build_server,
         _api_config,
         token=TOKEN,
         token_env="PIPEDRIVE_TEST_TOKEN",
-        as_of=parse_as_of("2026-07-01T00:00:00Z"),
     ) as night:
         yield night
 

@@ -96,16 +96,13 @@ def first_night(sample, tmp_path_factory):
     its fake org still serving, its result and what it wrote to stdout and stderr, and the
     deals it published: the incremental test carries on from it (changing the org's data),
     the paging test compares with its deals, the token test reads what it left behind."""
-    from night.tasks import parse_as_of
-
     with served_first_night(
         sample,
-        tmp_path_factory.mktemp("first-night"),
+        tmp_path_factory,
         build_server,
         _api_config,
         token=TOKEN,
         token_env="SALESFORCE_TEST_TOKEN",
-        as_of=parse_as_of("2026-07-01T00:00:00Z"),
     ) as night:
         night.deals = marts(night.config.published_path, ["fct_deals"])["fct_deals"]
         yield night
