@@ -49,6 +49,11 @@ _KEEP_MANIFESTS = 4
 _MANIFEST_WRITTEN: dict[Path, Any] = {}  # target folder -> the manifest last written there
 
 
+# dbt_env's entry saying whether the night writes dbt.log itself (_DbtLines) for this
+# command: at info, the default level; DBT_LOG_LEVEL_FILE names dbt's own level for it.
+_NIGHT_WRITES_DBT_LOG = "CRM_NIGHT_WRITES_DBT_LOG"
+
+
 class DbtError(CommandError):
     """dbt failed; the message carries the failing nodes' output."""
 
@@ -62,6 +67,8 @@ def format_as_of(as_of: datetime) -> str:
 
 def dbt_env(config: PipelineConfig, *, target: str = "duckdb") -> dict[str, str]:
     """The environment dbt reads (profiles.yml's env_var() and dbt's own flags)."""
+    file_level = os.environ.get("DBT_LOG_LEVEL_FILE", "info")
+    night_writes_log = file_level == "info"
     return {
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "CRM_DBT_TARGET": target,
@@ -76,19 +83,13 @@ def dbt_env(config: PipelineConfig, *, target: str = "duckdb") -> dict[str, str]
         # unchanged: dbt checks each, and the parse itself takes no run vars (_manifest).
         "DBT_PARTIAL_PARSE": "true",
         # dbt's own loggers are off: the night writes dbt's lines itself (_DbtLines), to
-        # stdout and dbt.log at info, the lines the task log shows, one per node. Debug
-        # (every SQL statement) goes to dbt.log by dbt's file logger when the environment
-        # asks for it: DBT_LOG_LEVEL_FILE=debug.
+        # stdout, and to dbt.log at info (the default): the lines the task log shows, one
+        # per node. Another level the environment asks for dbt.log (DBT_LOG_LEVEL_FILE=
+        # debug: every SQL statement; none: no dbt.log) is dbt's file logger's.
         "DBT_LOG_LEVEL": "none",
-        "DBT_LOG_LEVEL_FILE": _dbt_file_log_level() or "none",
+        "DBT_LOG_LEVEL_FILE": "none" if night_writes_log else file_level,
+        _NIGHT_WRITES_DBT_LOG: "true" if night_writes_log else "false",
     }
-
-
-def _dbt_file_log_level() -> str | None:
-    """The level of dbt's own file logger, when the environment asks for one other than
-    info (the level of the lines the night writes to dbt.log itself)."""
-    level = os.environ.get("DBT_LOG_LEVEL_FILE", "info")
-    return None if level == "info" else level
 
 
 def dbt_command(
@@ -217,8 +218,7 @@ def _invoke(args: list[str], manifest: Any, env: dict[str, str]) -> tuple[list[s
     """One dbtRunner call; returns the lines dbt showed and its result."""
     from dbt.cli.main import dbtRunner
 
-    # dbt.log is the night's to write unless dbt's own file logger writes it (at debug).
-    to_file = env["DBT_LOG_LEVEL_FILE"] == "none"
+    to_file = env[_NIGHT_WRITES_DBT_LOG] == "true"
     output = _DbtLines(Path(env["DBT_LOG_PATH"]) / "dbt.log", to_file=to_file)
     _use_info_event_manager()
     try:

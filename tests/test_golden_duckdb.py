@@ -179,7 +179,8 @@ def test_dbt_lines_reach_stdout_and_dbt_log_at_info_and_dbt_log_at_debug_when_as
 ):
     """The night writes dbt's info lines itself (dbt's own loggers are off: they format
     every event, debug ones included): to stdout as dbt shows them, and to dbt.log as dbt
-    writes it. DBT_LOG_LEVEL_FILE=debug hands dbt.log back to dbt's file logger."""
+    writes it. DBT_LOG_LEVEL_FILE=debug hands dbt.log back to dbt's file logger, =none
+    leaves it unwritten."""
     import re
 
     from night import transform
@@ -215,4 +216,10 @@ def test_dbt_lines_reach_stdout_and_dbt_log_at_info_and_dbt_log_at_debug_when_as
     assert " [debug] [MainThread]: running dbt with arguments " in added
     assert added.count("[MainThread]: Running with dbt=") == 1
     assert added.count("[info ] [MainThread]: mart_cac\n") == 1
+    assert capfd.readouterr().out.splitlines()[-1] == "mart_cac"
+    # WHEN it asks for no dbt.log THEN nobody writes one; stdout still shows the lines
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "none")
+    start = log.stat().st_size
+    transform.dbt_command(config, golden_as_of, listing)
+    assert log.stat().st_size == start
     assert capfd.readouterr().out.splitlines()[-1] == "mart_cac"
