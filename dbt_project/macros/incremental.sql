@@ -94,6 +94,19 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The raw rows of the batches loaded since the last build on an incremental night; all
+    rows otherwise. Enough for a staging model whose row of a key is the key's row in its
+    newest batch (ranked by `_batch_id desc` first): a key with a row in tonight's batches
+    has its newest row among them, and raw only grew since the last build (a night that
+    replaced rows is a full refresh: night/build_state.py). Unlike raw_rows_of_new_keys,
+    the older batches are not read at all. -#}
+{% macro raw_rows_of_new_batches(relation) -%}
+    select * from {{ relation }}
+    {%- if incremental_night() %}
+    where _batch_id > {{ var('changed_since_batch') }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The raw rows a staging model rebuilds tonight: every raw row of a key (`key_expr`,
     computed from the raw row as the model computes it) that has a row in a batch newer
     than the last build. All rows outside an incremental night. -#}

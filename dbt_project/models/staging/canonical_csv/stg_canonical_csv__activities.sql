@@ -9,10 +9,8 @@ with
 
 source as (
 
-    {{ raw_rows_of_new_keys(
-        source('canonical_csv', 'canonical_csv__activities'),
-        "_source_system || ':' || trim(activity_id)",
-    ) }}
+    -- An activity's row is its newest (versions, below): tonight's batches hold it.
+    {{ raw_rows_of_new_batches(source('canonical_csv', 'canonical_csv__activities')) }}
 
 ),
 
