@@ -329,3 +329,8 @@ class _Where:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.error(key, f"must be a positive integer, got {value!r}")
         return value
+
+    def positive_number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise self.error(key, f"must be a positive number, got {value!r}")
+        return float(value)

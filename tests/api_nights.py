@@ -1,10 +1,12 @@
 """Helpers shared by the API-source night tests (tests/test_<crm>_night.py): a pipeline
 config in a temporary folder, the published marts, the raw tables' row counts, a day of
-CRM changes, and each file's first night with what it wrote to stdout and stderr."""
+CRM changes, each file's first night with what it wrote to stdout and stderr, and the
+backoff of the retries a night logged."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -14,10 +16,10 @@ from types import SimpleNamespace
 
 import duckdb
 
-# Aggregate marts: they do not carry CRM ids, so every door must give the same rows.
 # The as-of time of each API night file's first night (served_first_night).
 FIRST_NIGHT = "2026-07-01T00:00:00Z"
 
+# Aggregate marts: they do not carry CRM ids, so every door must give the same rows.
 SAME_ROWS = (
     "mart_funnel_conversion",
     "mart_stage_duration",
@@ -37,6 +39,29 @@ ALL_MARTS = (
     "mart_rep_performance",
     "mart_data_quality",
 )
+
+
+# The fault tests' retry_backoff_seconds: their retries wait at most a few tenths of a
+# second each (the default 0.5 would wait seconds), except where the server sends a
+# Retry-After.
+TEST_BACKOFF = 0.05
+_RETRY = re.compile(r"; retry (\d+) of \d+ in ([\d.]+)s$")
+
+
+def assert_backoff_within(records, base: float = TEST_BACKOFF) -> int:
+    """Every retry the HTTP client logged (in `records`, caplog's) that did not wait for a
+    429's Retry-After waited at most `base` * 2**(n-1) seconds, n its retry number: the
+    source's retry_backoff_seconds reached the client. Returns how many were checked."""
+    checked = 0
+    for record in records:
+        message = record.getMessage()
+        match = _RETRY.search(message)
+        if match is None or "HTTP 429" in message:
+            continue
+        retry, wait = int(match.group(1)), float(match.group(2))
+        assert wait <= base * 2 ** (retry - 1) + 0.005, message  # logged to 0.01 s
+        checked += 1
+    return checked
 
 
 def marts(path, names):

@@ -15,7 +15,9 @@ from api_nights import (
     ALL_MARTS,
     FIRST_NIGHT,
     SAME_ROWS,
+    TEST_BACKOFF,
     apply_a_day_of_changes,
+    assert_backoff_within,
     marts,
     pipeline_config,
     raw_counts,
@@ -395,7 +397,12 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
 
     caplog.set_level(logging.DEBUG)
     with build_server(SampleDataset(sample), token=TOKEN) as server:
-        config = _api_config(tmp_path / "faults", server.url, read_timeout_seconds=1)
+        config = _api_config(
+            tmp_path / "faults",
+            server.url,
+            read_timeout_seconds=1,
+            retry_backoff_seconds=TEST_BACKOFF,
+        )
         # GIVEN transient faults: HubSpot's 429 with Retry-After, a burst of 502s, a slow
         # response past the 1 s read timeout, bodies cut off mid-JSON and mid-transfer
         server.faults.add(DEALS, rate_limit_fault(retry_after=1))
@@ -414,6 +421,7 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
         retried = caplog.text
         for reason in ("HTTP 429", "HTTP 502", "read timed out", "not valid JSON", "cut off"):
             assert reason in retried, reason
+        assert assert_backoff_within(caplog.records) == 6  # all but the 429's Retry-After
         complete = raw_counts(config)
         watermark = _query(config, "select * from raw._api_watermarks")
 
@@ -584,6 +592,10 @@ def test_missing_token_fails_naming_where_it_looked(tmp_path, monkeypatch):
         ("page_limit: 5", r"sources\[0\]\.page_limit: unknown key"),
         ("page_size: 0", r"sources\[0\]\.page_size: must be a positive integer"),
         ("full_refresh: 'yes'", r"sources\[0\]\.full_refresh: must be true or false"),
+        ("retry_backoff_seconds: 0", r"retry_backoff_seconds: must be a positive number, got 0"),
+        ("retry_backoff_seconds: .nan", r"retry_backoff_seconds: must be a positive number"),
+        ("retry_backoff_seconds: true", r"retry_backoff_seconds: must be a positive number"),
+        ("retry_backoff_seconds: '1'", r"retry_backoff_seconds: must be a positive number"),
     ],
 )
 def test_settings_are_validated_naming_the_key(tmp_path, setting, message):
@@ -593,3 +605,11 @@ def test_settings_are_validated_naming_the_key(tmp_path, setting, message):
         pipeline_config(
             tmp_path, f"  - {{name: demo_crm, type: hubspot, base_url: 'http://x', {setting}}}\n"
         )
+
+
+@pytest.mark.parametrize(("setting", "backoff"), [("", 0.5), (", retry_backoff_seconds: 2", 2.0)])
+def test_the_retry_backoff_defaults_to_half_a_second(tmp_path, setting, backoff):
+    config = pipeline_config(
+        tmp_path, f"  - {{name: demo_crm, type: hubspot, base_url: 'http://x'{setting}}}\n"
+    )
+    assert config.source("demo_crm").settings["retry_backoff_seconds"] == backoff

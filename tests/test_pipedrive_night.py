@@ -10,7 +10,9 @@ import pytest
 from api_nights import (
     ALL_MARTS,
     SAME_ROWS,
+    TEST_BACKOFF,
     apply_a_day_of_changes,
+    assert_backoff_within,
     marts,
     pipeline_config,
     raw_counts,
@@ -84,12 +86,12 @@ def test_pipedrive_night_gives_the_canonical_figures(
         assert actual[name] == expected[name], name
 
 
-def _api_config(root, url, *, full_refresh=False):
+def _api_config(root, url, *, full_refresh=False, extra=""):
     flag = "true" if full_refresh else "false"
     return pipeline_config(
         root,
         f"  - {{name: demo_crm, type: pipedrive, base_url: '{url}',"
-        f" token_env: PIPEDRIVE_TEST_TOKEN, page_size: 100, full_refresh: {flag}}}\n",
+        f" token_env: PIPEDRIVE_TEST_TOKEN, page_size: 100, full_refresh: {flag}{extra}}}\n",
     )
 
 
@@ -137,7 +139,9 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
     caplog.set_level(logging.DEBUG)
     as_of = parse_as_of("2026-07-01T00:00:00Z")
     with build_server(SampleDataset(sample), token=TOKEN) as server:
-        config = _api_config(tmp_path / "faults", server.url)
+        config = _api_config(
+            tmp_path / "faults", server.url, extra=f", retry_backoff_seconds: {TEST_BACKOFF}"
+        )
         # GIVEN transient faults: a 429 with Retry-After, a burst of 503s, a cut-off body
         server.faults.add("/api/v2/deals", Fault(status=429, retry_after=1, body={"error": "x"}))
         server.faults.add("/v1/deals/5/flow", Fault(status=503, body="busy", times=3))
@@ -145,6 +149,7 @@ def test_faults_are_retried_or_fail_cleanly_and_a_rerun_completes(
         # WHEN the night extracts THEN it completes with every record
         first = extract_source("demo_crm", as_of=as_of, config=config)
         assert first["api_rows"]["pipedrive__deals"] == 300
+        assert assert_backoff_within(caplog.records) == 4  # all but the 429's Retry-After
         complete = raw_counts(config)
         # GIVEN a fault that does not pass (a 400 on activities, after deals were paged)
         server.faults.add(

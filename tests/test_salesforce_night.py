@@ -13,7 +13,9 @@ import pytest
 from api_nights import (
     ALL_MARTS,
     SAME_ROWS,
+    TEST_BACKOFF,
     apply_a_day_of_changes,
+    assert_backoff_within,
     marts,
     pipeline_config,
     raw_counts,
@@ -206,7 +208,11 @@ def test_transient_faults_are_retried_and_the_night_completes(sample, tmp_path, 
         )
         server.faults.add(NEXT_BATCH, Fault(truncate="half_json"))
         server.faults.add(QUERY, Fault(truncate="close"))  # a lookup cut off mid-transfer
-        faulty = _api_config(tmp_path / "faulty", server.url, extra=", read_timeout_seconds: 1")
+        faulty = _api_config(
+            tmp_path / "faulty",
+            server.url,
+            extra=f", read_timeout_seconds: 1, retry_backoff_seconds: {TEST_BACKOFF}",
+        )
         # WHEN the night extracts THEN it completes with every record, as a clean night
         summary = extract_source("demo_crm", as_of=as_of, config=faulty)
         assert server.faults.pending() == 0
@@ -214,6 +220,7 @@ def test_transient_faults_are_retried_and_the_night_completes(sample, tmp_path, 
     assert _raw_rows(faulty) == _raw_rows(clean)
     retried = [r.getMessage() for r in caplog.records if "; retry " in r.getMessage()]
     assert len(retried) == 7
+    assert assert_backoff_within(caplog.records) == 6  # all but the 429's Retry-After
     assert any("HTTP 429" in m for m in retried) and any("read timed out" in m for m in retried)
     assert TOKEN not in caplog.text
 

@@ -298,6 +298,7 @@ def _client(
         auth=BearerAuth(token),
         connect_timeout=settings["connect_timeout_seconds"],
         read_timeout=settings["read_timeout_seconds"],
+        backoff_base=settings["retry_backoff_seconds"],
         deadline=deadline,
         sleep=sleep,
         policy=policy,

@@ -305,6 +305,7 @@ def _client(source: Any, deadline: float) -> HttpClient:
                 airflow_conn_id=source.settings["airflow_conn_id"],
             ),
         ),
+        backoff_base=source.settings["retry_backoff_seconds"],
         deadline=deadline,
         policy=policy_for_night(source.name, deadline, token_from=token_location(source.settings)),
     )

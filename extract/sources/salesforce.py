@@ -195,7 +195,7 @@ def validate_settings(settings: dict[str, Any], where: Any) -> dict[str, Any]:
     from `airflow_conn_id` (an OAuth flow in its extra, or an access token as its password:
     salesforce_auth) or an access token in `token_env`; lookback_hours,
     full_refresh, page_size (the batch size, 200 to 2000), deadline_minutes, max_pages,
-    read_timeout_seconds."""
+    read_timeout_seconds, retry_backoff_seconds."""
     out = validate_api_settings(settings, where, DEFAULTS)
     base_url = out["base_url"].rstrip("/")
     parts = urlsplit(base_url)
@@ -416,6 +416,7 @@ def connect(source: Any, deadline: float) -> Iterator[Org]:
         instance_url,
         auth=auth,
         read_timeout=float(s["read_timeout_seconds"]),
+        backoff_base=s["retry_backoff_seconds"],
         deadline=deadline,
         headers={"Sforce-Query-Options": f"batchSize={s['page_size']}"},
         policy=policy,
