@@ -153,21 +153,24 @@ def _full_refresh() -> bool:
     },
 )
 def crm_nightly():
-    @task
+    # Each task returns a summary dict, pushed as one XCom (return_value): a `-> dict`
+    # return type alone would make Airflow push every key as an XCom of its own too (a
+    # dozen Execution API calls per extract task) that nothing reads.
+    @task(multiple_outputs=False)
     def extract_source(source_name: str) -> dict:
         from night.tasks import extract_source as run
 
         with _no_retry_for_data_errors():
             return run(source_name, as_of=_as_of())
 
-    @task
+    @task(multiple_outputs=False)
     def dbt_build() -> dict:
         from night.tasks import build_marts
 
         with _no_retry_for_data_errors():
             return build_marts(as_of=_as_of(), full_refresh=_full_refresh())
 
-    @task
+    @task(multiple_outputs=False)
     def publish() -> dict:
         from night.tasks import publish_marts
 
@@ -181,7 +184,7 @@ def crm_nightly():
                 ),
             )
 
-    @task
+    @task(multiple_outputs=False)
     def publish_docs(published: dict) -> dict:
         from night.tasks import publish_docs as run
 

@@ -61,8 +61,26 @@ def test_one_night_through_airflow_publishes_the_golden_marts(tmp_path):
             "publish": "success",
             "publish_docs": "success",
         }
+        # THEN each task pushed its summary as one XCom, not each of its keys besides
+        assert _xcom_keys(env, run_id) == {
+            (task, "return_value")
+            for task in ("extract_golden", "dbt_build", "publish", "publish_docs")
+        }
         for mart in GRAIN:
             rel = con.sql(f"select * from marts.{mart}")
             assert mart_differences(mart, rel.columns, rel.fetchall()) == [], mart
+    finally:
+        con.close()
+
+
+def _xcom_keys(env, run_id):
+    """(task_id, key) of the XComs of one run, from the SQLite metadata database."""
+    import sqlite3
+
+    path = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute("select task_id, key from xcom where run_id = ?", [run_id])
+        return set(rows.fetchall())
     finally:
         con.close()
