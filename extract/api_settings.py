@@ -2,9 +2,8 @@
 
 A source passes its defaults; each key is checked by the type of its default: whole
 numbers must be positive, other numbers (a default like 0.5) positive, flags true or
-false, texts non-empty; `airflow_conn_id` (default
-None) is an optional text. `base_url` is required. The source then checks what is its own
-(a range, a URL shape).
+false, texts non-empty; `airflow_conn_id` (default None) is an optional text. `base_url`
+is required. The source then checks what is its own (a range, a URL shape).
 """
 
 from __future__ import annotations
