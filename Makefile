@@ -48,15 +48,15 @@ test: $(STAMP) $(BI_STAMP)
 install: $(STAMP)
 
 # The environment: a venv with uv, then exactly the locked versions, then this project.
-# The venv gets no pip of its own when $(PYTHON) has one to install uv with (ensurepip
-# alone takes 3 s); uv installs everything else.
+# The venv gets no pip of its own when $(PYTHON) has a pip that can install uv into it
+# (`pip --python`, pip 22.3+; ensurepip alone takes 3 s); uv installs everything else.
 # Bytecode is compiled at install (about 7 s): uv writes none by default, and where
 # PYTHONDONTWRITEBYTECODE is set no process writes it either, so every Airflow task, CLI
 # call and test worker would compile Airflow and dbt again (an import of both: 6.8 s
 # instead of 3.1 s).
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
-	@if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+	@if $(PYTHON) -m pip --help 2>/dev/null | grep -q -- '--python <python>'; then \
 	    set -x; test -x $(VENV)/bin/python || $(PYTHON) -m venv --without-pip $(VENV); \
 	    $(PYTHON) -m pip --python $(VENV)/bin/python install --quiet --disable-pip-version-check uv==0.13.8; \
 	else \
