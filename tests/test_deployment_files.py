@@ -70,6 +70,9 @@ def test_tasks_reach_the_api_server_and_every_container_shares_the_secrets(compo
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == (
         f"http://airflow-apiserver:{port}/execution/"
     )
+    # A task waits long enough for the api-server's first Execution API answer (it builds
+    # that API then: 5.05 s once on a busy machine, past Airflow's default 5 s timeout).
+    assert float(env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) >= 30
     for key in (
         "AIRFLOW__API_AUTH__JWT_SECRET",
         "AIRFLOW__API__SECRET_KEY",
