@@ -268,13 +268,18 @@ def _publish_guard(value: Any, where: _Where) -> PublishGuard:
         limit = raw.get(name, getattr(PublishGuard(), name))
         if limit in ("off", False):
             limit = None
-        elif isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+        elif not _is_positive_number(limit):
             raise where.error(
                 f"publish_guard.{name}",
                 f"must be a fraction above 0 (0.2 = 20%) or off, got {limit!r}",
             )
         limits[name] = None if limit is None else float(limit)
     return PublishGuard(**limits)
+
+
+def _is_positive_number(value: Any) -> bool:
+    """An int or float above 0 (not a bool; NaN is not above 0)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
 
 
 class _Where:
@@ -331,6 +336,6 @@ class _Where:
         return value
 
     def positive_number(self, value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        if not _is_positive_number(value):
             raise self.error(key, f"must be a positive number, got {value!r}")
         return float(value)

@@ -241,6 +241,12 @@ def _duplicate_source(data: dict) -> None:
             id="guard-threshold-not-a-fraction",
         ),
         pytest.param(
+            _set("publish_guard", "deal_count_drop", value=float("nan")),
+            "publish_guard.deal_count_drop: must be a fraction above 0 (0.2 = 20%) or off,"
+            " got nan",
+            id="guard-threshold-nan",
+        ),
+        pytest.param(
             _set("publish_guard", "deals", value=0.1),
             "publish_guard.deals: unknown key (allowed here: deal_count_drop, "
             "open_pipeline_change, won_amount_change)",
