@@ -29,8 +29,8 @@ COLUMNS = (
     "fingerprint varchar, as_of varchar, built_at timestamp, state varchar, continued_from varchar"
 )
 # The source types whose staging models rebuild only tonight's keys (macros/incremental.sql:
-# `raw_rows_of_new_keys`, strategy `replace`). A night with a source of another type
-# rebuilds in full.
+# `raw_rows_of_new_keys` or `raw_rows_of_new_batches`, strategy `replace`). A night with a
+# source of another type rebuilds in full.
 INCREMENTAL_SOURCE_TYPES = frozenset({"canonical_csv"})
 
 

@@ -242,8 +242,7 @@ def _duplicate_source(data: dict) -> None:
         ),
         pytest.param(
             _set("publish_guard", "deal_count_drop", value=float("nan")),
-            "publish_guard.deal_count_drop: must be a fraction above 0 (0.2 = 20%) or off,"
-            " got nan",
+            "publish_guard.deal_count_drop: must be a fraction above 0 (0.2 = 20%) or off, got nan",
             id="guard-threshold-nan",
         ),
         pytest.param(
