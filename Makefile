@@ -57,12 +57,12 @@ install: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
 	@if $(PYTHON) -m pip --help 2>/dev/null | grep -q -- '--python <python>'; then \
-	    set -x; test -x $(VENV)/bin/python || $(PYTHON) -m venv --without-pip $(VENV); \
-	    $(PYTHON) -m pip --python $(VENV)/bin/python install --quiet --disable-pip-version-check uv==0.13.8; \
+	    venv=--without-pip; pip="$(PYTHON) -m pip --python $(VENV)/bin/python"; \
 	else \
-	    set -x; test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); \
-	    $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.8; \
-	fi
+	    venv=; pip="$(VENV)/bin/python -m pip"; \
+	fi; set -x; \
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $$venv $(VENV); \
+	$$pip install --quiet --disable-pip-version-check uv==0.13.8
 	$(UV) pip sync --python $(VENV)/bin/python --require-hashes --compile-bytecode requirements.lock
 	$(UV) pip install --python $(VENV)/bin/python --no-deps --editable .
 	touch $@
