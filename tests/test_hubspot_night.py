@@ -608,7 +608,7 @@ def test_settings_are_validated_naming_the_key(tmp_path, setting, message):
 
 
 @pytest.mark.parametrize(("setting", "backoff"), [("", 0.5), (", retry_backoff_seconds: 2", 2.0)])
-def test_the_retry_backoff_defaults_to_half_a_second(tmp_path, setting, backoff):
+def test_the_retry_backoff_is_half_a_second_unless_set(tmp_path, setting, backoff):
     config = pipeline_config(
         tmp_path, f"  - {{name: demo_crm, type: hubspot, base_url: 'http://x'{setting}}}\n"
     )
