@@ -137,7 +137,8 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
     try:
         assert con.sql(spells).fetchall() == []
         assert con.sql(deals).fetchall() == []
-        # (fct_deal_stage_spells is a view of int_deal_stage_spells: broken there)
+        # (fct_deal_stage_spells and fct_deals are views of int_deal_stage_spells and
+        # int_deals__measured: broken there)
         con.execute(
             """insert into intermediate.int_deal_stage_spells by name
                select deal_id, spell_number, funnel_stage, stage_order, entered_at, exited_at,
@@ -151,11 +152,11 @@ def test_row_checks_name_each_broken_rule_and_its_value(golden_night, tmp_path):
         )
         # the primary key: a deal twice, and a deal without an id
         con.execute(
-            """insert into marts.fct_deals
-               select * from marts.fct_deals where deal_id = 'golden:D1'
+            """insert into intermediate.int_deals__measured
+               select * from intermediate.int_deals__measured where deal_id = 'golden:D1'
                union all
                select * replace (cast(null as varchar) as deal_id)
-               from marts.fct_deals where deal_id = 'golden:D2'"""
+               from intermediate.int_deals__measured where deal_id = 'golden:D2'"""
         )
         # THEN each broken rule is one row: the rule, the value, how many rows hold it
         failing = con.sql(spells + " order by all").fetchall()

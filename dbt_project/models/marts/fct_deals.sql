@@ -1,10 +1,8 @@
-{{ per_deal_model() }}
-
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__measured') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deals__measured') }}
 
 ),
 
