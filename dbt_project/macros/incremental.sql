@@ -142,11 +142,17 @@
         {{ exceptions.raise_compiler_error("strategy 'replace' needs unique_key and replace_by ('key' or 'changed_deals') on " ~ this) }}
     {%- endif -%}
     {%- if replace_by == 'key' %}
+    {%- if key == 'deal_id' %}
+    {#- The removed rows' deals are the rebuilt keys: no lookup in the target. #}
+    insert into {{ changed_deals_log() }} (deal_id)
+        select distinct deal_id from {{ temp }};
+    {%- else %}
     insert into {{ changed_deals_log() }} (deal_id)
         select deal_id from {{ target }}
         where {{ key }} in (select {{ key }} from {{ temp }})
         union
         select deal_id from {{ temp }};
+    {%- endif %}
     delete from {{ target }}
     where {{ key }} in (select {{ key }} from {{ temp }});
     {%- else %}
