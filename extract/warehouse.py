@@ -204,6 +204,19 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, objects: Sequence[RawObjec
             primary key (source_system, stream)
         )"""
     )
+    # The content hash of each file a landing folder holds, with the file's status when it
+    # was read (extract.landing.file_identities): a file still there, unchanged, the next
+    # night is not read again. A cache: its rows are no data and no night reads them else.
+    con.execute(
+        f"""
+        create table if not exists {RAW_SCHEMA}._landing_hashes (
+            source_system varchar not null,
+            source_file varchar not null,
+            file_status varchar not null,
+            file_sha256 varchar not null,
+            primary key (source_system, source_file)
+        )"""
+    )
     # The merge key of an API record (files have lines instead): a later good version of
     # the record clears its quarantine row.
     con.execute(f"alter table {RAW_SCHEMA}._quarantine add column if not exists record_key varchar")

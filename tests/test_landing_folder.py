@@ -412,3 +412,92 @@ def test_links_that_lead_nowhere_are_skipped_with_a_warning_naming_them(tmp_path
         f"{landing / name}: skipped, a link that leads to no file (dangling or a loop)"
         for name in ("dangling.csv", "loop_a.csv", "loop_b.csv")
     ]
+
+
+# --- the content hash of a file left in place ---------------------------------------------
+
+
+def _count_reads(monkeypatch) -> list[str]:
+    """The files whose content the extract reads to hash it, in order."""
+    from extract import landing
+
+    reads: list[str] = []
+
+    def counted(path: Path) -> str:
+        reads.append(path.name)
+        return landing_sha(path)
+
+    landing_sha = landing.file_sha256
+    monkeypatch.setattr(landing, "file_sha256", counted)
+    return reads
+
+
+def test_without_archive_a_file_left_unchanged_is_not_read_again(tmp_path, monkeypatch):
+    import hashlib
+
+    from extract import landing
+
+    # (the file's last change counts as settled at once: see the next test for the margin)
+    monkeypatch.setattr(landing, "_SETTLED_NS", 0)
+    reads = _count_reads(monkeypatch)
+    config = make_config(tmp_path, archive=False)
+    deals = land(config, "deals.csv", csv_text(D1, D2))
+    content = deals.read_bytes()
+    # GIVEN deals.csv loaded: read once, its hash recorded with the file's status
+    assert night(config, NIGHT_1)["files_loaded"] == 1
+    assert reads == ["deals.csv"]
+    assert query(
+        config, "select source_system, source_file, file_sha256 from raw._landing_hashes"
+    ) == [(SOURCE, "deals.csv", hashlib.sha256(content).hexdigest())]
+    # WHEN the next night finds it as it was
+    second = night(config, NIGHT_2)
+    # THEN it is known unchanged without being read
+    assert (second["files_loaded"], second["files_unchanged"]) == (0, 1)
+    assert reads == ["deals.csv"]
+    # WHEN its content changes in place to the same size, its modification time restored
+    # (as a copy that keeps times would leave it): only the change time tells
+    before = deals.stat()
+    deals.write_bytes(content.replace(b"1000.00", b"9000.00"))
+    os.utime(deals, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (deals.stat().st_size, deals.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    third = night(config, NIGHT_3)
+    # THEN it is read again and loaded as the correction it is
+    assert reads == ["deals.csv", "deals.csv"]
+    assert third["files_loaded"] == 1
+    assert [r[:3] for r in raw_deals(config)] == [
+        ("D1", "Proposal", "9000.00"),
+        ("D2", "Qualified", "500.00"),
+    ]
+    # WHEN deals.csv leaves the folder and activities.csv arrives
+    deals.unlink()
+    land(config, "activities.csv", ACTIVITIES)
+    night(config, NIGHT_3 + timedelta(days=1))
+    # THEN only the file the folder holds keeps a record
+    assert query(config, "select source_file from raw._landing_hashes") == [("activities.csv",)]
+
+
+def test_a_file_changed_just_before_the_night_is_read_again_the_next_night(tmp_path, monkeypatch):
+    # GIVEN deals.csv written just now (its change time: a write in the same tick of the
+    # file system's clock as the read would leave its status unchanged)
+    reads = _count_reads(monkeypatch)
+    config = make_config(tmp_path, archive=False)
+    land(config, "deals.csv", csv_text(D1, D2))
+    # WHEN two nights find it
+    first, second = night(config, NIGHT_1), night(config, NIGHT_2)
+    # THEN its hash is never taken from its status: both nights read it
+    assert (first["files_loaded"], second["files_unchanged"]) == (1, 1)
+    assert reads == ["deals.csv", "deals.csv"]
+    assert query(config, "select count(*) from raw._landing_hashes") == [(0,)]
+
+
+def test_with_archive_no_hash_is_recorded(tmp_path, monkeypatch):
+    from extract import landing
+
+    monkeypatch.setattr(landing, "_SETTLED_NS", 0)
+    # GIVEN a folder whose loaded files go to the archive
+    config = make_config(tmp_path, archive=True)
+    land(config, "deals.csv", csv_text(D1, D2))
+    # WHEN a night loads its file
+    assert night(config, NIGHT_1)["files_loaded"] == 1
+    # THEN no status is kept for it: it is no longer in the folder
+    assert query(config, "select count(*) from raw._landing_hashes") == [(0,)]
