@@ -281,11 +281,10 @@ def load_landing(
 _SETTLED_NS = 2_000_000_000
 
 
-def _file_status(path: Path) -> str:
+def _file_status(st: os.stat_result) -> str:
     """What changes whenever a file's content may have: its device and inode, size, and
     modification and change times (the change time is the kernel's, set on every write,
     rename or time change: a tool that restores the modification time still changes it)."""
-    st = path.stat()
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
@@ -293,10 +292,11 @@ def _hash_and_status(path: Path) -> tuple[str, str | None]:
     """The file's SHA-256, and its status if that can stand for this content later: the
     same before and after the read, and last changed well before it (_SETTLED_NS)."""
     started = time.time_ns()  # file-system times only, as the settle check
-    before = _file_status(path)
+    before = path.stat()
     sha = file_sha256(path)
-    settled = int(before.rsplit(":", 1)[1]) < started - _SETTLED_NS
-    return sha, before if settled and _file_status(path) == before else None
+    settled = before.st_ctime_ns < started - _SETTLED_NS
+    status = _file_status(before)
+    return sha, status if settled and _file_status(path.stat()) == status else None
 
 
 def file_identities(
@@ -348,7 +348,7 @@ def file_identities(
     calls = []
     for path, rel in files:
         status, _, sha = known.get(rel, "").partition(" ")
-        if sha and status == _file_status(path):
+        if sha and status == _file_status(path.stat()):
             calls.append(cached(sha))
         else:
             calls.append(read(rel, hashing.submit(_hash_and_status, path)))
