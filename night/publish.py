@@ -212,7 +212,7 @@ def _publish(
 
 def _mart_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[str]:
     """The marts of a catalog: its tables and views (a view's rows are published as a
-    table: fct_deal_stage_spells, a view of int_deal_stage_spells in the warehouse)."""
+    table: fct_deals and fct_deal_stage_spells are views in the warehouse)."""
     return [
         row[0]
         for row in con.execute(
