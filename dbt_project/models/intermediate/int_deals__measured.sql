@@ -99,6 +99,9 @@ final as (
         deals.currency,
         deals.fx_rate,
         deals.amount_reporting,
+        -- As fct_deals shows it: rounded once when the deal is built, not on every read
+        -- of the view (publish and its guard read every deal's).
+        {{ round_money('deals.amount_reporting') }} as amount_reporting_rounded,
         reached.highest_stage_order,
         funnel_stages.funnel_stage as highest_funnel_stage,
         case

@@ -30,7 +30,7 @@ final as (
         amount,
         currency,
         fx_rate,
-        {{ round_money('amount_reporting') }} as amount_reporting,
+        amount_reporting_rounded as amount_reporting,
         highest_stage_order,
         highest_funnel_stage,
         sales_cycle_days,
