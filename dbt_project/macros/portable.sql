@@ -54,9 +54,10 @@
     {{ dbt.datediff(month_expr, dbt.dateadd('month', 1, month_expr), 'day') }}
 {%- endmacro %}
 
-{#- Continuous percentile (interpolated), as percentile_cont. -#}
-{% macro percentile(expr, fraction) -%}
-    percentile_cont({{ fraction }}) within group (order by {{ expr }})
+{#- Continuous percentiles (interpolated, as percentile_cont) of several fractions in one
+    sort of the group: an array, the first fraction's at [1]. -#}
+{% macro percentiles(expr, fractions) -%}
+    percentile_cont(array[{{ fractions | join(', ') }}]) within group (order by {{ expr }})
 {%- endmacro %}
 
 {#- A one-column relation `series_date` of every date from start to end inclusive. -#}

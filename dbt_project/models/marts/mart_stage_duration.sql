@@ -25,8 +25,7 @@ completed as (
         stage_order,
         count(*) as spells_completed,
         {{ avg_days('duration_seconds') }} as avg_days,
-        {{ percentile('duration_days', 0.5) }} as median_days,
-        {{ percentile('duration_days', 0.9) }} as p90_days
+        {{ percentiles('duration_days', [0.5, 0.9]) }} as median_and_p90_days
     from spells
     where exited_at is not null and exit_kind <> 'won'
     group by {{ month_of('exited_at') }}, stage_order
@@ -54,8 +53,8 @@ final as (
         grid.stage_order,
         coalesce(completed.spells_completed, 0) as spells_completed,
         cast(completed.avg_days as {{ type_double() }}) as avg_days,
-        cast(completed.median_days as {{ type_double() }}) as median_days,
-        cast(completed.p90_days as {{ type_double() }}) as p90_days
+        cast(completed.median_and_p90_days[1] as {{ type_double() }}) as median_days,
+        cast(completed.median_and_p90_days[2] as {{ type_double() }}) as p90_days
     from grid
     left join completed
         on grid.month = completed.month
