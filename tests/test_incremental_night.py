@@ -32,6 +32,9 @@ PER_DEAL = (
     "int_deal_touches",
     "int_deals__measured",
 )
+# Bookkeeping of which build wrote a per-deal table's row (macros/incremental.sql,
+# build_mark): a full refresh of the same data writes the same rows with other marks.
+BOOKKEEPING = ("_build_mark",)
 
 
 def _canonical(root, landing):
@@ -74,6 +77,7 @@ def nights(sample, tmp_path_factory):
     first_touches = con.sql(
         f"select touches_before_close from marts.fct_deals where deal_id = 'demo_crm:{future_deal}'"
     ).fetchall()
+    first_batch = con.sql("select max(batch_id) from raw._batches").fetchall()[0][0]
     con.close()
     changes = write_changes(landing, landing, fraction=0.1, night="20260701", since="2026-07-01")
     second = run_night(
@@ -90,13 +94,17 @@ def nights(sample, tmp_path_factory):
         "changes": changes,
         "future_deal": future_deal,
         "first_touches": first_touches,
+        "changed_since_batch": first_batch,  # the last batch night 1 read
     }
 
 
 def _rows(path, schema, table):
+    """A table's rows in order, without the bookkeeping columns."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.sql(f"select * from {schema}.{table} order by all").fetchall()
+        columns = [c for c in con.sql(f"select * from {schema}.{table}").columns]
+        kept = ", ".join(f'"{c}"' for c in columns if c not in BOOKKEEPING)
+        return con.sql(f"select {kept} from {schema}.{table} order by all").fetchall()
     finally:
         con.close()
 
@@ -249,10 +257,46 @@ def test_the_tests_of_models_replaced_in_part_checked_tonights_rows(nights):
     staged = (staging / "row_checks_stg_canonical_csv__activities.sql").read_text()
     full = (tests / "primary_key_int_months_month.sql").read_text()
     assert "deal_id in (select deal_id from intermediate.int_changed_deals)" in per_deal
+    # ... of the rows marked tonight (build_mark: the batch after the last build's)
+    since = nights["changed_since_batch"]
+    assert f"_build_mark = cast({since + 1} as bigint) and deal_id in" in per_deal
     assert "deal_id in (select deal_id from meta.changed_deals_log)" in staged
     # the staging model's checks (one row_checks, one query) read it filtered in each arm
     assert staged.count("changed_deals_log") == staged.count("stg_canonical_csv__activities") == 2
     assert "changed_deals" not in full
+
+
+def test_a_per_deal_table_marks_the_rows_each_build_wrote(nights):
+    """The rows of the deals rebuilt tonight carry tonight's mark, every other row the
+    full refresh's (0); a per-deal model reads its per-deal inputs by that mark (and the
+    deal), so DuckDB reads only the row groups written tonight (macros/incremental.sql)."""
+    since = nights["changed_since_batch"]
+    rebuilt = {
+        row[0]
+        for row in _rows(nights["config"].warehouse_path, "intermediate", "int_changed_deals")
+    }
+    for table in PER_DEAL:
+        for path, tonight in (
+            (nights["config"].warehouse_path, since + 1),
+            (nights["reference"].warehouse_path, 0),
+        ):
+            con = duckdb.connect(str(path), read_only=True)
+            marks = con.sql(
+                f"select deal_id, _build_mark from intermediate.{table} group by all"
+            ).fetchall()
+            con.close()
+            assert marks, table
+            if tonight:
+                assert {d for d, mark in marks if mark == tonight} == rebuilt & {
+                    d for d, _ in marks
+                }, table
+                assert {mark for d, mark in marks if d not in rebuilt} == {0}, table
+            else:
+                assert {mark for _, mark in marks} == {0}, table
+    compiled = nights["config"].state_dir / "dbt_target_duckdb" / "compiled" / "crm_funnel"
+    measured = (compiled / "models" / "intermediate" / "int_deals__measured.sql").read_text()
+    # its three per-deal inputs, by mark and deal
+    assert measured.count(f"where _build_mark = cast({since + 1} as bigint) and deal_id in") == 3
 
 
 def test_each_warehouse_holds_its_builds_artifacts(nights):

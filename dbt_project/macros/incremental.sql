@@ -52,15 +52,38 @@
 {#- A per-deal model's config (called first in its SQL): an incremental table replaced by
     the deals of int_changed_deals, which it reads through where_changed_deal (hence the
     dependency, declared here at parse time). Its data tests check tonight's deals;
-    publish replaces the same deals' rows of a mart (night/transform.per_deal_marts). -#}
-{% macro per_deal_model() -%}
+    publish replaces the same deals' rows of a mart (night/transform.per_deal_marts).
+    `build_mark`: its rows carry `_build_mark` (build_mark() below; the model selects it),
+    as every per-deal table the others read does; false for fct_deal_funnel, a mart whose
+    columns are BI's. -#}
+{% macro per_deal_model(build_mark=true) -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace',
     unique_key='deal_id',
     replace_by='changed_deals',
+    build_mark=build_mark,
 ) }}
 -- depends_on: {{ ref('int_changed_deals') }}
+{%- endmacro %}
+
+{#- `_build_mark` of the rows this build writes: 0 on a full refresh, the first batch after
+    the last build's (changed_since_batch + 1) on an incremental night. Bookkeeping, not
+    data: a full refresh of the same data writes the same rows with other marks.
+
+    A per-deal model replaces every row of each changed deal, so after it ran tonight the
+    changed deals' rows are all marked tonight; marks only grow (the next night's mark
+    is above tonight's once a batch arrived), so tonight's rows sit in the row groups
+    written last, and a filter on the mark lets DuckDB skip the others by their min/max
+    instead of looking up every row's deal. The filters below keep the deal condition
+    too: the mark only narrows what is read, so a mark shared with an earlier night (one
+    that brought no batch) reads more rows, never other results. -#}
+{% macro build_mark() -%}
+    {%- if incremental_build() -%}
+    cast({{ var('changed_since_batch') | int + 1 }} as bigint)
+    {%- else -%}
+    cast(0 as bigint)
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The deals a per-deal model rebuilds tonight, as a relation (int_changed_deals). Outside
@@ -79,11 +102,18 @@
 {%- endmacro %}
 
 {#- `where <column> in (tonight's changed deals)` on an incremental night, else nothing: the
-    input filter of a per-deal model (per_deal_model() declares its int_changed_deals). -#}
-{% macro where_changed_deal(column='deal_id') -%}
+    input filter of a per-deal model (per_deal_model() declares its int_changed_deals).
+    `marked`: the input is a per-deal table with `_build_mark` (replaced earlier
+    tonight): its changed deals' rows are those marked tonight (build_mark). -#}
+{% macro where_changed_deal(column='deal_id', marked=false) -%}
     {%- if incremental_night() %}
-    where {{ in_changed_deals(column) }}
+    where {% if marked %}{{ marked_tonight() }} and {% endif %}{{ in_changed_deals(column) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The rows a per-deal table got tonight (build_mark). -#}
+{% macro marked_tonight() -%}
+    _build_mark = {{ build_mark() }}
 {%- endmacro %}
 
 {#- On an incremental night, only the deals staged tonight (their log), for a table that
@@ -171,8 +201,8 @@
 
 {#- On an incremental night a data test of a model replaced in part checks the rows
     rebuilt tonight (the other deals' rows are those that passed last night): of the deals
-    in int_changed_deals for per-deal models, of the deals in the changed-deals log for
-    staging models. A test may say so itself with `where: "__changed_deals__"` or
+    in int_changed_deals for per-deal models (read by their mark, build_mark, where they
+    have one), of the deals in the changed-deals log for staging models. A test may say so itself with `where: "__changed_deals__"` or
     `"__staged_deals__"` (the tests of the staging unions, views). Outside an incremental
     night both select every row. -#}
 {% macro get_where_subquery(relation) -%}
@@ -180,7 +210,9 @@
     {%- set incremental = incremental_build() -%}
     {%- if incremental and not where -%}
         {%- set replace_by = replaced_in_part() -%}
-        {%- if replace_by == 'changed_deals' -%}
+        {%- if replace_by == 'changed_deals' and attached_node().config.get('build_mark') -%}
+            {%- set where = marked_tonight() ~ ' and __changed_deals__' -%}
+        {%- elif replace_by == 'changed_deals' -%}
             {%- set where = '__changed_deals__' -%}
         {%- elif replace_by == 'key' -%}
             {%- set where = '__staged_deals__' -%}
@@ -206,7 +238,7 @@
     (strategy `replace`), 'changed_deals' for a view declared a per-deal table's
     (`replace_by: changed_deals`), or none. -#}
 {% macro replaced_in_part() -%}
-    {%- set node = graph.nodes.get(model.get('attached_node') or '') -%}
+    {%- set node = attached_node() -%}
     {%- if node and node.config.materialized == 'incremental'
           and node.config.incremental_strategy == 'replace' -%}
         {{ return(node.config.get('replace_by')) }}
@@ -216,4 +248,9 @@
         {{ return('changed_deals') }}
     {%- endif -%}
     {{ return(none) }}
+{%- endmacro %}
+
+{#- The model (graph node) the data test being compiled is attached to, or none. -#}
+{% macro attached_node() -%}
+    {{ return(graph.nodes.get(model.get('attached_node') or '')) }}
 {%- endmacro %}

@@ -9,13 +9,13 @@ with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
 stage_changes as (
 
-    select * from {{ ref('int_stage_changes__mapped') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_stage_changes__mapped') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
@@ -92,4 +92,7 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    {{ build_mark() }} as _build_mark
+from final

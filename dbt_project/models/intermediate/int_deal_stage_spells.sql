@@ -10,7 +10,7 @@ with
 
 stage_changes as (
 
-    select * from {{ ref('int_stage_changes__mapped') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_stage_changes__mapped') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
@@ -134,4 +134,7 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    {{ build_mark() }} as _build_mark
+from final

@@ -6,7 +6,7 @@ with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
@@ -29,4 +29,7 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    {{ build_mark() }} as _build_mark
+from final

@@ -93,4 +93,7 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    {{ build_mark() }} as _build_mark
+from final

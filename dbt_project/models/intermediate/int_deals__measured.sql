@@ -7,19 +7,19 @@ with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
 spells as (
 
-    select * from {{ ref('int_deal_stage_spells') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deal_stage_spells') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
 touches as (
 
-    select * from {{ ref('int_deal_touches') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deal_touches') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
@@ -122,4 +122,7 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    {{ build_mark() }} as _build_mark
+from final

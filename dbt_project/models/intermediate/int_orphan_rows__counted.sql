@@ -11,7 +11,7 @@ with
 
 deals as (
 
-    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deals__enriched') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
@@ -71,4 +71,7 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    {{ build_mark() }} as _build_mark
+from final

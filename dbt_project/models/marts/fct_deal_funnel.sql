@@ -1,16 +1,16 @@
-{{ per_deal_model() }}
+{{ per_deal_model(build_mark=false) }}
 
 with
 
 deals as (
 
-    select * from {{ ref('int_deals__measured') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deals__measured') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
 spells as (
 
-    select * from {{ ref('int_deal_stage_spells') }}{{ where_changed_deal() }}
+    select * from {{ ref('int_deal_stage_spells') }}{{ where_changed_deal(marked=true) }}
 
 ),
 
