@@ -202,9 +202,9 @@
 {#- On an incremental night a data test of a model replaced in part checks the rows
     rebuilt tonight (the other deals' rows are those that passed last night): of the deals
     in int_changed_deals for per-deal models (read by their mark, build_mark, where they
-    have one), of the deals in the changed-deals log for staging models. A test may say so itself with `where: "__changed_deals__"` or
-    `"__staged_deals__"` (the tests of the staging unions, views). Outside an incremental
-    night both select every row. -#}
+    have one), of the deals in the changed-deals log for staging models. A test may say so
+    itself with `where: "__changed_deals__"` or `"__staged_deals__"` (the tests of the
+    staging unions, views). Outside an incremental night both select every row. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set incremental = incremental_build() -%}
