@@ -296,23 +296,20 @@ def _was_still_loading(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
 
 def _guard_figures(con: duckdb.DuckDBPyConnection, catalog: str, published_as_of: str) -> dict:
     """Deal count, open pipeline amount and won amount per month closed before the
-    published night's month began (a whole month in both nights), from fct_deals: one
-    pass over it (a view in the warehouse, whose rows are computed as they are read)."""
-    per_month = con.execute(
-        f"""select strftime(date_trunc('month', closed_at), '%Y-%m'), count(*),
-                   sum(amount_reporting) filter (where status = 'open'),
-                   sum(amount_reporting) filter (
-                       where status = 'won'
-                         and closed_at < date_trunc('month', cast(? as timestamp)))
+    published night's month began (a whole month in both nights), from fct_deals."""
+    deals, open_amount = con.execute(
+        f"""select count(*), coalesce(sum(amount_reporting) filter (where status = 'open'), 0)
+            from {catalog}.{MARTS_SCHEMA}.fct_deals"""
+    ).fetchall()[0]
+    won = con.execute(
+        f"""select strftime(date_trunc('month', closed_at), '%Y-%m'), sum(amount_reporting)
             from {catalog}.{MARTS_SCHEMA}.fct_deals
+            where status = 'won' and amount_reporting is not null
+              and closed_at < date_trunc('month', cast(? as timestamp))
             group by 1""",
         [published_as_of],
     ).fetchall()
-    return {
-        "deals": sum(row[1] for row in per_month),
-        "open_pipeline": sum(row[2] for row in per_month if row[2] is not None),
-        "won": {row[0]: row[3] for row in per_month if row[3] is not None},
-    }
+    return {"deals": deals, "open_pipeline": open_amount, "won": dict(won)}
 
 
 def guard_crossings(before: dict, after: dict, guard: PublishGuard) -> list[str]:
