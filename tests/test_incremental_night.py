@@ -102,7 +102,7 @@ def _rows(path, schema, table):
     """A table's rows in order, without the bookkeeping columns."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        columns = [c for c in con.sql(f"select * from {schema}.{table}").columns]
+        columns = con.sql(f"select * from {schema}.{table}").columns
         kept = ", ".join(f'"{c}"' for c in columns if c not in BOOKKEEPING)
         return con.sql(f"select {kept} from {schema}.{table} order by all").fetchall()
     finally:
