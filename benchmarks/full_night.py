@@ -11,6 +11,10 @@ fraction: a day's export of that fraction of the deals changed (devkit.sample_da
 write_changes) landed beside the files, the night as of the next day, and its cost against
 the full night. Rerun it to compare. Airflow is not in the loop here (it adds a constant
 few seconds of scheduling per task); the tasks call exactly these functions.
+
+A shared machine's speed drifts (on the 2-core machine of docs/incremental.md, by 1.7x
+within an hour): the first and last lines time a fixed pure-Python loop, so two runs are
+compared only when their loops took about as long.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crm-bench"))
     parser.add_argument("--changed", type=float, nargs="*", default=[0.01, 0.1])
     args = parser.parse_args()
+    before = _machine_speed()
+    print(f"machine speed: a fixed loop took {before:.2f} s (lower is faster)", flush=True)
     root = args.workdir.resolve()
     shutil.rmtree(root, ignore_errors=True)
     (root / "landing").mkdir(parents=True)
@@ -115,6 +121,8 @@ def main() -> int:
     for fraction in args.changed:
         as_of += timedelta(days=1)
         _incremental_night(config, root, as_of, fraction, full_night=night)
+    after = _machine_speed()
+    print(f"machine speed: the loop took {before:.2f} s before the nights, {after:.2f} s after")
     return 0
 
 
@@ -150,6 +158,16 @@ def _incremental_night(config, root: Path, as_of, fraction: float, *, full_night
     for name in times:
         print(f"  {name:<28}{times[name]:8.1f} s{rss[name]:8.0f} MiB")
     print(f"  {'night':<28}{total:8.1f} s = {total / full_night:.1%} of the full night")
+
+
+def _machine_speed() -> float:
+    """Seconds a fixed CPU-bound loop takes (20M iterations, one core): the machine's speed
+    at that moment, printed beside the figures."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i * i % 7
+    return time.perf_counter() - t
 
 
 def _landed() -> None:
