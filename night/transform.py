@@ -47,6 +47,8 @@ _LOCK = threading.Lock()
 _MANIFESTS: dict[tuple[str, ...], Any] = {}
 _KEEP_MANIFESTS = 4
 _MANIFEST_WRITTEN: dict[Path, Any] = {}  # target folder -> the manifest last written there
+# The compiled SQL files of the command running (_write_node_files_after_the_command).
+_NODE_FILES: dict[str, str] | None = None
 
 
 # dbt_env's entry saying whether the night writes dbt.log itself (_DbtLines) for this
@@ -221,12 +223,55 @@ def _invoke(args: list[str], manifest: Any, env: dict[str, str]) -> tuple[list[s
     to_file = env[_NIGHT_WRITES_DBT_LOG] == "true"
     output = _DbtLines(Path(env["DBT_LOG_PATH"]) / "dbt.log", to_file=to_file)
     _use_info_event_manager()
+    _build_debug_events_lazily()
+    _write_node_files_after_the_command()
+    global _NODE_FILES
+    _NODE_FILES = {}
     try:
         result = dbtRunner(manifest=manifest, callbacks=[output.event]).invoke(args)
     finally:
-        output.close()
-        _release_duckdb()
+        files, _NODE_FILES = _NODE_FILES, None
+        try:
+            _write_node_files(files)
+        finally:
+            output.close()
+            _release_duckdb()
     return output.lines, result
+
+
+def _write_node_files_after_the_command() -> None:
+    """dbt's compiled SQL files (target/compiled, target/run) written when the command
+    ends (_invoke), not by each node as it runs.
+
+    dbt writes two files a node (about 180 a small night's build) from its worker
+    threads, each on the node's critical path: a wait on the file system while DuckDB
+    writes too, then a wait for the interpreter the other thread took meanwhile. Kept
+    until the command ends (as dbt would have written them: the last write of a path
+    wins), they are written in one go, also when the command fails. Sample night's
+    build, in turns: 2.82 -> 2.70 CPU-s, 2.49 -> 2.38 s (median of 12 each); writing the
+    files at the end takes 0.03-0.05 s."""
+    from dbt.contracts.graph.nodes import ParsedNode
+
+    if ParsedNode.__dict__.get("writes_after_the_command"):
+        return
+    write = ParsedNode.write_node
+
+    def write_node(self: Any, project_root: str, compiled_path: str, compiled_code: str) -> None:
+        pending = _NODE_FILES
+        if pending is None:  # outside _invoke
+            write(self, project_root, compiled_path, compiled_code)
+        else:  # the path as dbt's write_node makes it (an absolute one as it is)
+            pending[os.path.join(project_root, compiled_path)] = compiled_code
+
+    ParsedNode.write_node = write_node  # type: ignore[method-assign]
+    ParsedNode.writes_after_the_command = True  # type: ignore[attr-defined]
+
+
+def _write_node_files(files: dict[str, str]) -> None:
+    from dbt_common.clients.system import write_file
+
+    for path, code in files.items():
+        write_file(path, code)
 
 
 def _use_info_event_manager() -> None:
@@ -267,6 +312,40 @@ def _use_info_event_manager() -> None:
             )
 
     event_manager_client.ctx_set_event_manager(_InfoEventManager())
+
+
+def _build_debug_events_lazily() -> None:
+    """dbt's debug events build their message when it is first read, not when fired.
+
+    A dbt event converts its fields into a protobuf message (json_format.ParseDict, pure
+    Python) as it is constructed, before anyone looks at its level. A small night's build
+    constructs some 1,800 debug events that nobody reads (_InfoEventManager drops them
+    unless dbt.log is at debug): 0.2 of its 2.4 CPU-s. A debug event now keeps its
+    arguments, and the first read of any of its attributes (a logger or callback
+    formatting it, dbt reading a field) builds the message as the event's constructor
+    would have: every reader sees the same event. Sample night's build, in turns: 2.05 ->
+    1.89 CPU-s (median of 8 each)."""
+    from dbt_common.events.base_types import BaseEvent, DebugLevel
+
+    if DebugLevel.__dict__.get("builds_lazily"):
+        return
+    build, read = BaseEvent.__init__, BaseEvent.__getattr__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # object's: BaseEvent.__setattr__ sends every other attribute to the message
+        object.__setattr__(self, "_arguments", (args, kwargs))
+
+    def __getattr__(self: Any, key: str) -> Any:
+        # Called only for what the instance lacks: the message (and its fields, which
+        # BaseEvent.__getattr__ reads from it), until it is built.
+        pending = object.__getattribute__(self, "__dict__").pop("_arguments", None)
+        if pending is not None:
+            build(self, *pending[0], **pending[1])
+        return read(self, key)
+
+    DebugLevel.__init__ = __init__  # type: ignore[method-assign]
+    DebugLevel.__getattr__ = __getattr__  # type: ignore[method-assign]
+    DebugLevel.builds_lazily = True  # type: ignore[attr-defined]
 
 
 class _DbtLines:

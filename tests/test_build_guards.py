@@ -33,6 +33,11 @@ def test_unmapped_crm_stage_fails_the_build_naming_it(tmp_path, golden_as_of):
     assert "Unmapped CRM stage(s)" in message
     assert "source_system=golden, pipeline=direct, crm_stage=Legal Review" in message
     assert not config.published_path.exists()
+    # AND the SQL dbt ran before it failed is in its target folder (written when the
+    # command ends, night/transform.py), for whoever looks into the failure
+    run = config.state_dir / "dbt_target_duckdb" / "run" / "crm_funnel" / "models"
+    staged = (run / "staging" / "canonical_csv" / "stg_canonical_csv__deals.sql").read_text()
+    assert staged.split()[:3] == ["create", "or", "replace"]
 
 
 def test_an_unmapped_stage_arriving_on_an_incremental_night_fails_naming_it(
